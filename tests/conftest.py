@@ -1,0 +1,47 @@
+"""Shared fixtures: a temporary data root, invented tweets in twint format, ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from turing_tui.corpus.tweet import HumanTweet
+from turing_tui.paths import Paths
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """A fresh, empty data root; TURING_TUI_HOME points at it for subprocesses too."""
+    root = tmp_path / "home"
+    monkeypatch.setenv("TURING_TUI_HOME", str(root))
+    return Paths.resolve(root).ensure()
+
+
+def make_tweet(i: int, text: str | None = None, username: str = "alice", **kw: object) -> HumanTweet:
+    """An invented tweet, as twint would store it."""
+    tid = str(1_300_000_000_000_000_000 + i)
+    return HumanTweet(
+        id=tid,
+        username=username,
+        name=username.title(),
+        text=text if text is not None else f"Invented tweet number {i} about startups and coffee",
+        date="2020-06-01",
+        time="12:00:00",
+        created_at=1590969600000 + i * 1000,
+        likes=i,
+        link=f"https://twitter.com/{username}/status/{tid}",
+        reply_to=(username,),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def shared_tweets() -> Path:
+    """../shared/tweets, or skip when this clone has no ../shared beside it."""
+    folder = SHARED / "tweets"
+    if not folder.is_dir():
+        pytest.skip("../shared/tweets is absent (only present beside the development checkout)")
+    return folder

@@ -1,0 +1,1 @@
+"""The game: fair rounds, scoring, and the leaderboard arithmetic. Headless."""

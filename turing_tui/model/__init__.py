@@ -1,0 +1,1 @@
+"""Fine-tuning, generation and checkpoints. torch and transformers load inside functions."""

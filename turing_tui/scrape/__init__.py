@@ -1,0 +1,1 @@
+"""Scraper backends that turn a handle list into human tweets, resumably."""

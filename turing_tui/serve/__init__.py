@@ -1,0 +1,1 @@
+"""Serving a checkpoint over HTTP and deploying it to targets."""
