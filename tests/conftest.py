@@ -45,3 +45,32 @@ def shared_tweets() -> Path:
     if not folder.is_dir():
         pytest.skip("../shared/tweets is absent (only present beside the development checkout)")
     return folder
+
+
+# -- tiny models (owned by the model helper) -------------------------------------------------
+_SUBJECTS = ("Founders", "Investors", "Great teams", "Most startups", "Seed rounds", "Good products",
+             "Remote teams", "Early customers", "Board meetings", "Pitch decks")  # fmt: skip
+_VERBS = ("should focus on", "always underestimate", "rarely talk about", "need more", "win by ignoring",
+          "are built on")  # fmt: skip
+_OBJECTS = ("distribution", "hiring slowly", "talking to users", "pricing power", "boring markets",
+            "the next ten customers", "coffee and long walks", "writing things down")  # fmt: skip
+
+
+def invented_tweet_texts(count: int = 50) -> list[str]:
+    """``count`` distinct, tweet-like sentences (deterministic, no real data)."""
+    texts = []
+    for i in range(count):
+        s, v, o = _SUBJECTS[i % len(_SUBJECTS)], _VERBS[(i // 3) % len(_VERBS)], _OBJECTS[(i * 7) % len(_OBJECTS)]
+        texts.append(f"{s} {v} {o}. Lesson #{i} from this week.")
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tiny GPT-2 checkpoint (category "vc") trained 30 steps on 50 invented tweets.
+
+    Session-scoped and shared: copy it (shutil.copytree) before changing anything in it.
+    """
+    from tests.tinymodel import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("models"), invented_tweet_texts(50), train_steps=30)

@@ -28,3 +28,9 @@ class NetworkError(UserError):
     """A remote endpoint could not be reached or kept failing after retries."""
 
     exit_code = 3
+
+    def __init__(self, message: str, *, exit_code: int | None = None, reason: str = "") -> None:
+        super().__init__(message, exit_code=exit_code)
+        # The last failure in short ("HTTP 503", "ConnectError"), for callers that word
+        # their own sentence (e.g. "Could not connect to HOST").
+        self.reason = reason

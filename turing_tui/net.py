@@ -114,7 +114,8 @@ def request_with_retry(
             error = exc
         if attempt >= backoff.retries:
             raise NetworkError(
-                f"{method} {url} failed after {attempt + 1} attempts ({_describe(response, error)})."
+                f"{method} {url} failed after {attempt + 1} attempts ({_describe(response, error)}).",
+                reason=_describe(response, error),
             )
         wait = backoff.delay(attempt, response)
         if on_retry is not None:
@@ -147,7 +148,8 @@ async def arequest_with_retry(
             error = exc
         if attempt >= backoff.retries:
             raise NetworkError(
-                f"{method} {url} failed after {attempt + 1} attempts ({_describe(response, error)})."
+                f"{method} {url} failed after {attempt + 1} attempts ({_describe(response, error)}).",
+                reason=_describe(response, error),
             )
         wait = backoff.delay(attempt, response)
         if on_retry is not None:

@@ -105,6 +105,16 @@ class Paths:
         bundled = Path(__file__).resolve().parent / "default_sources" / f"{category}.txt"
         return bundled if bundled.exists() else own
 
+    def own_sources_file(self, category: str) -> Path:
+        """Where an edited handle list of ``category`` is saved (never the bundled copy)."""
+        return self.sources_dir / f"{validate_category(category)}.txt"
+
+    def scrape_state_file(self, category: str) -> Path:
+        """Per-handle resume points of ``scrape``; kept inside the category folder so that
+        deleting a category's tweets also forgets how far scraping got (a hidden name, so
+        no reader takes it for tweets)."""
+        return self.category_dir(category) / ".scrape-state.json"
+
     def model_dir(self, name: str) -> Path:
         return self.models_dir / validate_category(name)
 

@@ -26,6 +26,15 @@ TWINT_FIELDS = (
     "quote_url", "video", "near", "geo", "source", "user_rt_id", "user_rt", "retweet_id",
     "reply_to", "retweet_date",
 )  # fmt: skip
+_TWINT_FIELD_SET = frozenset(TWINT_FIELDS)
+
+
+# Anything normalize_text would change: an entity, a CR, an odd or doubled space, a space
+# at a line's edge, three newlines in a row. Most tweets have none of these; checking is
+# ~5x cheaper than the full rewrite, and this runs for every tweet at load time. (One
+# character-class search plus plain substring tests: half the cost of one regex holding
+# the multi-character alternatives too.)
+_ODD_CHARS = re.compile(r"[&\r\t\u00a0\u2000-\u200b\u202f\u205f\u3000]")
 
 
 def normalize_text(text: str) -> str:
@@ -34,6 +43,14 @@ def normalize_text(text: str) -> str:
     Decodes HTML entities (twint kept ``&amp;``), unifies line endings, folds runs of
     spaces, trims each line and the whole, and keeps at most one blank line in a row.
     """
+    if (
+        _ODD_CHARS.search(text) is None
+        and "  " not in text
+        and " \n" not in text
+        and "\n " not in text
+        and "\n\n\n" not in text
+    ):
+        return text.strip()
     text = html.unescape(text).replace("\r\n", "\n").replace("\r", "\n")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
@@ -95,11 +112,15 @@ class HumanTweet:
         username = obj.get("username")
         if not isinstance(username, str) or not username:
             raise ValueError("no 'username' field")
-        link = obj.get("link") if isinstance(obj.get("link"), str) else ""
+        link = obj.get("link")
+        link = link if isinstance(link, str) else ""
         # The published data stores ids as JSON numbers rounded to double precision
         # (1267196520354295800 for ...295808); the link keeps the exact status id.
-        match = _STATUS_ID.search(link or "")
-        if match:
+        # Fast path for the usual '.../status/<digits>' ending, the regex for the rest.
+        head, _, tail = link.rpartition("/")
+        if tail.isdigit() and head.endswith(("/status", "/statuses")):
+            tweet_id = tail
+        elif match := _STATUS_ID.search(link):
             tweet_id = match.group(1)
         elif obj.get("id") not in (None, ""):
             tweet_id = str(obj["id"])
@@ -111,7 +132,7 @@ class HumanTweet:
             for r in (reply_to if isinstance(reply_to, list) else ())
         )
         urls = obj.get("urls") or ()
-        known = set(TWINT_FIELDS)
+        known = _TWINT_FIELD_SET
         return cls(
             id=tweet_id,
             username=username,
@@ -128,7 +149,10 @@ class HumanTweet:
             urls=tuple(str(u) for u in urls) if isinstance(urls, list) else (),
             is_retweet=bool(obj.get("retweet")) and obj.get("retweet") not in ("False", "false"),
             user_id=str(obj.get("user_id") or ""),
-            extra={k: v for k, v in obj.items() if k not in known},
+            # The published files hold exactly the twint fields: skip the scan when so.
+            extra={}
+            if len(obj) == len(known) and known.issuperset(obj)
+            else {k: v for k, v in obj.items() if k not in known},
         )
 
     def to_twint(self) -> dict[str, Any]:

@@ -71,11 +71,23 @@ def read_jsonl(path: Path, on_problem: ProblemHook | None = None) -> Iterator[Hu
     yield from parse_lines(path.read_bytes(), path, on_problem)
 
 
+DATA_SUFFIXES = (".txt", ".jsonl", ".json")
+
+
+def is_data_file(name: str) -> bool:
+    """True for a tweet file of a category folder.
+
+    Hidden names are bookkeeping, never tweets: the fetch manifest (``.manifest.json``),
+    locks, and the temp files of atomic writes (``.NNN.txt.xxxx.part``).
+    """
+    return not name.startswith(".") and name.endswith(DATA_SUFFIXES)
+
+
 def data_files(folder: Path) -> list[Path]:
     """The JSON-lines files of a category folder, in a stable order."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".txt", ".jsonl", ".json") and p.is_file())
+    return sorted(p for p in folder.iterdir() if is_data_file(p.name) and p.is_file())
 
 
 def read_folder(folder: Path, on_problem: ProblemHook | None = None) -> Iterator[HumanTweet]:

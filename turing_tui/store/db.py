@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rounds_player ON rounds (player_id, category);
     CREATE INDEX rounds_model ON rounds (model, category);
+    """,
+    # 2: remembered choices (player name, category, generator) and a faster model board.
+    """
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX rounds_fake ON rounds (fake_id) WHERE fake_id IS NOT NULL;
     """,
 ]
 
@@ -174,24 +182,58 @@ class Store:
             )
             return conn.total_changes - before
 
-    def pool_size(self, category: str, model: str | None = None, *, unshown_only: bool = True) -> int:
-        sql = "SELECT COUNT(*) FROM fakes WHERE category = ?"
+    def _pool_filter(
+        self, category: str, model: str | None, unseen_by: str | None, exclude: Collection[int]
+    ) -> tuple[str, list[object]]:
+        sql = " WHERE category = ?"
         params: list[object] = [category]
         if model is not None:
             sql += " AND model = ?"
             params.append(model)
-        if unshown_only:
-            sql += " AND times_shown = 0"
-        return int(self.query(sql, params)[0][0])
+        if unseen_by is not None:
+            # A player must never meet a machine tweet twice: once revealed, it would give
+            # the answer away.
+            sql += (
+                " AND id NOT IN (SELECT r.fake_id FROM rounds r JOIN players p ON p.id = r.player_id"
+                " WHERE p.name = ? AND r.fake_id IS NOT NULL)"
+            )
+            params.append(unseen_by)
+        if exclude:
+            ids = sorted({int(i) for i in exclude})
+            sql += f" AND id NOT IN ({', '.join('?' * len(ids))})"
+            params.extend(ids)
+        return sql, params
 
-    def take_fake(self, category: str, model: str | None = None) -> FakeTweet | None:
-        """The least-shown pooled tweet (oldest first), marked shown; None if the pool is empty."""
-        sql = "SELECT * FROM fakes WHERE category = ?"
-        params: list[object] = [category]
-        if model is not None:
-            sql += " AND model = ?"
-            params.append(model)
-        sql += " ORDER BY times_shown, id LIMIT 1"
+    def pool_size(
+        self,
+        category: str,
+        model: str | None = None,
+        *,
+        unshown_only: bool = True,
+        unseen_by: str | None = None,
+        exclude: Collection[int] = (),
+    ) -> int:
+        """Pooled tweets: never shown (``unshown_only``), or not yet shown to ``unseen_by``."""
+        where, params = self._pool_filter(category, model, unseen_by, exclude)
+        if unshown_only:
+            where += " AND times_shown = 0"
+        return int(self.query("SELECT COUNT(*) FROM fakes" + where, params)[0][0])
+
+    def take_fake(
+        self,
+        category: str,
+        model: str | None = None,
+        *,
+        unseen_by: str | None = None,
+        exclude: Collection[int] = (),
+    ) -> FakeTweet | None:
+        """The least-shown pooled tweet (oldest first), marked shown; None if the pool is empty.
+
+        With ``unseen_by``, only tweets that player has not answered; ``exclude`` skips ids
+        already handed out (dealt but not answered yet).
+        """
+        where, params = self._pool_filter(category, model, unseen_by, exclude)
+        sql = "SELECT * FROM fakes" + where + " ORDER BY times_shown, id LIMIT 1"
         with self.transaction() as conn:
             row = conn.execute(sql, params).fetchone()
             if row is None:
@@ -234,6 +276,115 @@ class Store:
             (player, category),
         )
         return {row[0] for row in rows}
+
+
+    # -- remembered choices ------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        """A remembered value (last player name, category, generator), or ``default``."""
+        rows = self.query("SELECT value FROM settings WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- leaderboard counts (the arithmetic lives in turing_tui.game.leaderboard) --------
+    def player_counts(self, category: str | None = None) -> list[sqlite3.Row]:
+        """Per player and category: rounds, correct, the split by truth, best streak.
+
+        The best streak is a gaps-and-islands query: numbering each round by how many
+        misses came before it puts every run of right answers in one group, so the
+        longest run is the largest group of correct rounds.
+        """
+        where, params = ("WHERE r.category = ?", [category]) if category else ("", [])
+        sql = f"""
+            WITH ordered AS (
+                SELECT r.player_id, r.category, r.correct,
+                       SUM(1 - r.correct) OVER (
+                           PARTITION BY r.player_id, r.category ORDER BY r.id
+                       ) AS misses_before
+                FROM rounds r {where}
+            ), runs AS (
+                SELECT player_id, category, COUNT(*) AS length
+                FROM ordered WHERE correct = 1
+                GROUP BY player_id, category, misses_before
+            ), best AS (
+                SELECT player_id, category, MAX(length) AS best_streak
+                FROM runs GROUP BY player_id, category
+            )
+            SELECT p.name AS player, r.category AS category,
+                   COUNT(*) AS rounds,
+                   SUM(r.correct) AS correct,
+                   SUM(r.truth = 'human') AS human_rounds,
+                   SUM(r.truth = 'human' AND r.correct = 1) AS human_correct,
+                   SUM(r.truth = 'machine') AS machine_rounds,
+                   SUM(r.truth = 'machine' AND r.correct = 1) AS machine_correct,
+                   COALESCE(b.best_streak, 0) AS best_streak,
+                   CAST(AVG(r.answer_ms) AS INTEGER) AS mean_answer_ms,
+                   MAX(r.created) AS last_played
+            FROM rounds r
+            JOIN players p ON p.id = r.player_id
+            LEFT JOIN best b ON b.player_id = r.player_id AND b.category = r.category
+            {where}
+            GROUP BY r.player_id, r.category
+        """
+        return self.query(sql, params + params)
+
+    def model_counts(self, category: str | None = None) -> list[sqlite3.Row]:
+        """Per model and category: machine rounds judged, and how many were judged human."""
+        where, params = (" AND category = ?", [category]) if category else ("", [])
+        return self.query(
+            "SELECT model, category, COUNT(*) AS rounds, SUM(guess = 'human') AS fooled "
+            f"FROM rounds WHERE truth = 'machine' AND model IS NOT NULL{where} "
+            "GROUP BY model, category",
+            params,
+        )
+
+    def top_fooling_fakes(
+        self, category: str | None = None, model: str | None = None, limit: int = 5
+    ) -> list[tuple[FakeTweet, int, int]]:
+        """The pooled tweets that fooled the most players: (fake, times judged, times fooled)."""
+        sql = (
+            "SELECT f.*, COUNT(r.id) AS judged, SUM(r.guess = 'human') AS fooled "
+            "FROM rounds r JOIN fakes f ON f.id = r.fake_id WHERE r.truth = 'machine'"
+        )
+        params: list[object] = []
+        if category:
+            sql += " AND r.category = ?"
+            params.append(category)
+        if model:
+            sql += " AND f.model = ?"
+            params.append(model)
+        sql += " GROUP BY f.id HAVING fooled > 0 ORDER BY fooled DESC, judged ASC, f.id ASC LIMIT ?"
+        params.append(int(limit))
+        return [(_fake_from_row(row), int(row["judged"]), int(row["fooled"])) for row in self.query(sql, params)]
+
+    def round_count(self, player: str | None = None, category: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM rounds r JOIN players p ON p.id = r.player_id WHERE 1 = 1"
+        params: list[object] = []
+        if player is not None:
+            sql += " AND p.name = ?"
+            params.append(player)
+        if category is not None:
+            sql += " AND r.category = ?"
+            params.append(category)
+        return int(self.query(sql, params)[0][0])
+
+    def rounds(self, player: str | None = None, category: str | None = None) -> list[sqlite3.Row]:
+        """Every stored answer (oldest first), with the player's name: exports and tests."""
+        sql = "SELECT r.*, p.name AS player FROM rounds r JOIN players p ON p.id = r.player_id WHERE 1 = 1"
+        params: list[object] = []
+        if player is not None:
+            sql += " AND p.name = ?"
+            params.append(player)
+        if category is not None:
+            sql += " AND r.category = ?"
+            params.append(category)
+        return self.query(sql + " ORDER BY r.id", params)
 
 
 def _fake_from_row(row: sqlite3.Row) -> FakeTweet:

@@ -1,1 +1,1 @@
-"""Reusable widgets of the app."""
+"""Reusable widgets of the app: the tweet card and the score bar."""

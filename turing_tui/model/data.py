@@ -1,0 +1,183 @@
+"""Training data: tweets -> a stable held-out split -> tokens (cached) -> packed blocks.
+
+The original recipe trained on every stride-1 window of 64 tokens, so one "epoch" went
+over the data ~64 times, and kept no validation split. Here each tweet is tokenized once
+(cached by a fingerprint of the data and the tokenizer), framed by the tweet marker and
+packed whole into blocks: a block is ``<mark> tweet <mark> tweet <mark> ...`` and never
+starts mid-tweet, so every token is seen once per epoch and the model always learns to
+begin a tweet right after the marker, exactly as it is prompted. The held-out split is
+chosen by a hash of the tweet id, so it stays put when data is added or reordered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from turing_tui.corpus.tweet import HumanTweet, normalize_text
+
+IGNORE_INDEX = -100  # labels the loss skips (padding)
+
+
+@dataclass(frozen=True)
+class TrainingTweet:
+    """The two things training needs from a tweet: its stable id and its text."""
+
+    id: str
+    text: str
+
+    @classmethod
+    def from_human(cls, tweet: HumanTweet) -> TrainingTweet:
+        return cls(id=tweet.id, text=normalize_text(tweet.text))
+
+
+def heldout_score(tweet_id: str) -> float:
+    """A uniform number in [0, 1) fixed by the id: the same tweet always lands the same side."""
+    digest = hashlib.blake2b(tweet_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def split_heldout(
+    tweets: Sequence[TrainingTweet], fraction: float, *, max_heldout: int | None = None
+) -> tuple[list[TrainingTweet], list[TrainingTweet]]:
+    """Split into (train, held-out) by id hash; at least one of each when possible.
+
+    ``max_heldout`` caps the held-out side (the lowest hashes win), so evaluation on a
+    big category stays a few seconds on a CPU; the cut is still a pure function of ids.
+    """
+    scored = sorted(((heldout_score(t.id), i) for i, t in enumerate(tweets)))
+    want = sum(1 for score, _ in scored if score < fraction)
+    if len(tweets) >= 2:
+        want = max(1, min(want, len(tweets) - 1))
+    if max_heldout is not None:
+        want = min(want, max_heldout)
+    chosen = {i for _, i in scored[:want]}
+    train = [t for i, t in enumerate(tweets) if i not in chosen]
+    heldout = [t for i, t in enumerate(tweets) if i in chosen]
+    return train, heldout
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A hash of the tokenizer's full definition (vocabulary, merges, normaliser)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.blake2b(spec.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def data_fingerprint(tweets: Sequence[TrainingTweet]) -> str:
+    """A hash of every (id, text) pair in order: the identity of a training set."""
+    digest = hashlib.blake2b(digest_size=10)
+    for tweet in tweets:
+        digest.update(tweet.id.encode("utf-8") + b"\x00" + tweet.text.encode("utf-8") + b"\x01")
+    return digest.hexdigest()
+
+
+def tokenize_tweets(
+    tweets: Sequence[TrainingTweet], tokenizer: Any, *, cache_dir: Path | None = None
+) -> tuple[list[list[int]], bool]:
+    """Token ids of each tweet's text (no markers); returns (ids, came_from_cache).
+
+    The cache file is keyed by the data and tokenizer fingerprints, so a second run (or
+    a resume) on the same data skips tokenization; any change to either misses it.
+    """
+    import numpy as np
+
+    cache: Path | None = None
+    if cache_dir is not None:
+        key = f"{data_fingerprint(tweets)}-{tokenizer_fingerprint(tokenizer)}"
+        cache = Path(cache_dir) / "tokens" / f"{key}.npz"
+        if cache.is_file():
+            try:
+                with np.load(cache) as stored:
+                    flat, offsets = stored["flat"], stored["offsets"]
+                if len(offsets) == len(tweets) + 1:
+                    return [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(tweets))], True
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache file is rebuilt below
+    encoded = tokenizer([t.text for t in tweets], add_special_tokens=False)["input_ids"] if tweets else []
+    if cache is not None:
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in encoded], out=offsets[1:])
+        flat = np.fromiter((i for ids in encoded for i in ids), dtype=np.int32, count=int(offsets[-1]))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npz")  # ranks of a multi-GPU run race here
+        np.savez(tmp, flat=flat, offsets=offsets)
+        tmp.replace(cache)
+    return [list(ids) for ids in encoded], False
+
+
+@dataclass
+class PackStats:
+    """How packing went: tweets in, blocks out, real tokens vs padding, tweets truncated."""
+
+    tweets: int = 0
+    blocks: int = 0
+    tokens: int = 0  # real tokens, markers included
+    padding: int = 0
+    truncated: int = 0
+
+
+def pack_blocks(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int) -> tuple[list[list[int]], PackStats]:
+    """Pack tweets whole into blocks of at most ``block_size`` tokens, on tweet boundaries.
+
+    Each block is ``mark t1 mark t2 mark ...``: a tweet costs len + 1 tokens (its closing
+    marker doubles as the next one's opening). A tweet is never split across blocks; one
+    longer than a whole block (rare: a 280-character tweet is ~70-100 tokens) is cut to
+    fit and loses its closing marker, so the model is never taught a false ending.
+    """
+    if block_size < 4:
+        raise ValueError("block_size must be at least 4 tokens")
+    stats = PackStats()
+    blocks: list[list[int]] = []
+    current: list[int] = [mark_id]
+    room = block_size - 1  # tokens left after the opening marker
+    for ids in token_lists:
+        if not ids:
+            continue
+        stats.tweets += 1
+        piece = list(ids) + [mark_id]
+        if len(piece) > block_size - 1:
+            stats.truncated += 1
+            piece = list(ids[: block_size - 1])
+        if len(piece) > room and len(current) > 1:
+            blocks.append(current)
+            current, room = [mark_id], block_size - 1
+        current.extend(piece)
+        room -= len(piece)
+    if len(current) > 1:
+        blocks.append(current)
+    stats.blocks = len(blocks)
+    stats.tokens = sum(len(b) for b in blocks)
+    stats.padding = stats.blocks * block_size - stats.tokens
+    return blocks, stats
+
+
+class BlockDataset:
+    """Packed blocks as fixed-size training examples (a torch map-style dataset).
+
+    Padding uses the pad id with attention mask 0 and label -100, so it costs compute
+    but never enters the loss.
+    """
+
+    def __init__(self, blocks: list[list[int]], block_size: int, pad_id: int) -> None:
+        self.blocks = blocks
+        self.block_size = block_size
+        self.pad_id = pad_id
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import torch
+
+        ids = self.blocks[index]
+        pad = self.block_size - len(ids)
+        input_ids = torch.tensor(ids + [self.pad_id] * pad, dtype=torch.long)
+        mask = torch.tensor([1] * len(ids) + [0] * pad, dtype=torch.long)
+        labels = input_ids.clone()
+        labels[len(ids) :] = IGNORE_INDEX
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}

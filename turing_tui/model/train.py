@@ -1,0 +1,592 @@
+"""Fine-tuning (or training from scratch) a tweet model with the Hugging Face Trainer.
+
+A run reads top-down: config -> seed -> human tweets (filtered) -> stable held-out split
+-> tokenizer (the base model's, or a BPE trained on the training tweets) -> tokens
+(cached) -> packed blocks -> Trainer with evaluation every N steps, early stopping and
+the best checkpoint kept -> export to ``models/<name>/`` with metadata. The loop knows
+nothing about any UI: progress and cancellation travel through :class:`ProgressCallback`
+as small event dataclasses and a ``threading.Event``. The same code runs on a CPU, one
+GPU (bf16 where supported, else fp16) and several GPUs under ``accelerate launch`` or
+``torchrun`` (the Trainer reads the launcher's environment; only rank 0 reports/exports).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from turing_tui.errors import UserError
+from turing_tui.model.checkpoint import (
+    TRAINER_DIR,
+    CheckpointInfo,
+    checkpoint_info,
+    list_checkpoints,
+    load_model_and_tokenizer,
+    mark_id,
+    prepare_tokenizer,
+    quiet_transformers,
+    read_metadata,
+    remove_trainer_states,
+    save_checkpoint,
+    write_metadata,
+)
+from turing_tui.model.data import (
+    BlockDataset,
+    TrainingTweet,
+    data_fingerprint,
+    pack_blocks,
+    split_heldout,
+    tokenize_tweets,
+)
+from turing_tui.model.generate import Sampling, TextGenerator
+from turing_tui.model.scratch import DEFAULT_VOCAB, ScratchShape, make_scratch_model, train_tweet_tokenizer
+from turing_tui.paths import Paths, validate_category
+
+SCRATCH = "scratch"
+# One pass over vc (~1.4M tokens) at ~2.7k tokens/s on a 2-core CPU is ~9 minutes; the
+# cap keeps a from-scratch CPU run (evaluations included) inside 15 minutes.
+SCRATCH_CPU_MINUTES = 13.0
+
+
+# -- configuration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run; saved beside the weights and reused by ``--resume``.
+
+    ``None`` means "the default for this kind of run" (see :meth:`resolved`).
+    """
+
+    category: str
+    base: str = "gpt2"  # a hub name or a checkpoint folder; ignored with from_scratch
+    from_scratch: bool = False
+    epochs: float | None = None
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    block_size: int = 128
+    batch_size: int = 16
+    lr: float | None = None
+    seed: int = 42
+    max_tweets: int | None = None
+    heldout_fraction: float = 0.02
+    max_heldout_tweets: int = 1000  # 1,000 tweets ~ 30k tokens: an evaluation takes seconds on a CPU
+    eval_every: int | None = None  # steps; None = about 10 evaluations per run
+    patience: int = 3  # evaluations without improvement before stopping
+    vocab_size: int = DEFAULT_VOCAB
+    shape: ScratchShape = field(default_factory=ScratchShape)
+    samples_per_eval: int = 3
+    name: str | None = None
+
+    def resolved(self, *, gpu: bool) -> TrainConfig:
+        """Fill the defaults that depend on the kind of run and the hardware."""
+        scratch = self.from_scratch
+        epochs = self.epochs if self.epochs is not None else (1.0 if scratch and not gpu else 3.0)
+        # A fresh model needs a bold rate; fine-tuning GPT-2 a gentle one (the usual 5e-5).
+        # A small base made here from scratch sits between: it still learns fast at 5e-4.
+        lr = self.lr if self.lr is not None else (1e-3 if scratch else 5e-4 if self._base_is_ours() else 5e-5)
+        minutes = self.max_minutes
+        if minutes is None and scratch and not gpu and self.max_steps is None:
+            minutes = SCRATCH_CPU_MINUTES
+        return replace(self, epochs=epochs, lr=lr, max_minutes=minutes, base=SCRATCH if scratch else self.base)
+
+    def _base_is_ours(self) -> bool:
+        """True when the base is a checkpoint folder trained from scratch by this tool."""
+        folder = Path(self.base).expanduser()
+        return folder.is_dir() and (read_metadata(folder) or {}).get("base") == SCRATCH
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("shape"), dict):
+            known["shape"] = ScratchShape(**known["shape"])
+        return cls(**known)
+
+
+# -- progress events -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainPhase:
+    """A preparation step began (loading tweets, training the tokenizer, tokenizing...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    """Data is ready and the first step is about to run."""
+
+    output: Path
+    base: str
+    total_steps: int
+    train_tweets: int
+    heldout_tweets: int
+    train_tokens: int
+    blocks: int
+    parameters: int
+    device: str
+    precision: str
+    resumed_from_step: int = 0
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A logging step: training loss, learning rate, throughput and ETA."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None
+    learning_rate: float | None
+    tokens_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class EvalDone:
+    """An evaluation on the held-out tweets, with a few samples from the model as it is."""
+
+    step: int
+    eval_loss: float
+    perplexity: float
+    best_eval_loss: float
+    samples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainFinished:
+    """The run ended; ``status`` is "complete", "cancelled" or "stopped" (time limit)."""
+
+    path: Path
+    status: str
+    steps: int
+    eval_loss: float | None
+    perplexity: float | None
+    wall_s: float
+    samples: tuple[str, ...] = ()
+
+
+TrainEvent = TrainPhase | TrainStarted | TrainProgress | EvalDone | TrainFinished
+EventHook = Callable[[TrainEvent], None]
+
+
+# -- the callback ----------------------------------------------------------------------------
+def _perplexity(loss: float) -> float:
+    return math.exp(loss) if loss < 50 else float("inf")
+
+
+def _make_callback_class() -> type:
+    """Build the TrainerCallback subclass lazily (transformers loads only when training)."""
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        """Turns Trainer hooks into events; stops on request or at the time limit."""
+
+        def __init__(self, run: _Run) -> None:
+            self.run = run
+            self.started = time.perf_counter()
+            self.first_step: int | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.started = time.perf_counter()
+            self.first_step = state.global_step
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            run = self.run
+            if run.stop.is_set():
+                run.status = "cancelled"
+                control.should_training_stop = True
+                control.should_save = True  # the resume point
+            elif run.config.max_minutes is not None and time.perf_counter() - self.started > run.config.max_minutes * 60:
+                run.status = "stopped"
+                control.should_training_stop = True
+                control.should_save = True
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            elapsed = time.perf_counter() - self.started
+            done = state.global_step - (self.first_step or 0)
+            tokens_per_s = done * self.run.tokens_per_step / elapsed if elapsed > 0 else 0.0
+            left = state.max_steps - state.global_step
+            eta = None
+            if done > 0:
+                eta = left * elapsed / done
+                if self.run.config.max_minutes is not None:
+                    eta = min(eta, max(0.0, self.run.config.max_minutes * 60 - elapsed))
+            self.run.emit(
+                TrainProgress(
+                    step=state.global_step,
+                    total_steps=state.max_steps,
+                    epoch=float(state.epoch or 0.0),
+                    loss=float(logs["loss"]),
+                    learning_rate=float(logs["learning_rate"]) if "learning_rate" in logs else None,
+                    tokens_per_s=tokens_per_s,
+                    elapsed_s=elapsed,
+                    eta_s=eta,
+                )
+            )
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, model: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics or self.run.quiet:
+                return
+            loss = float(metrics["eval_loss"])
+            self.run.best = min(self.run.best, loss)
+            samples = self.run.samples(model) if model is not None else ()
+            self.run.emit(EvalDone(step=state.global_step, eval_loss=loss, perplexity=_perplexity(loss), best_eval_loss=self.run.best, samples=samples))
+
+    return ProgressCallback
+
+
+# -- the run ---------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """Where the checkpoint went and how the run ended."""
+
+    checkpoint: CheckpointInfo
+    status: str
+    steps: int
+    eval_loss: float | None
+    wall_s: float
+
+
+class _Run:
+    """State shared by the run and its callback."""
+
+    def __init__(self, config: TrainConfig, on_event: EventHook | None, stop: threading.Event, tokenizer: Any) -> None:
+        self.config = config
+        self.on_event = on_event
+        self.stop = stop
+        self.tokenizer = tokenizer
+        self.status = "complete"
+        self.best = float("inf")
+        self.tokens_per_step = 0.0
+        self.is_main = True
+        self.quiet = False
+
+    def emit(self, event: TrainEvent) -> None:
+        if self.on_event is not None and self.is_main:
+            self.on_event(event)
+
+    def samples(self, model: Any) -> tuple[str, ...]:
+        """A few tweets from the model as it is now (unfiltered: this is a preview)."""
+        count = self.config.samples_per_eval
+        if count <= 0:
+            return ()
+        was_training = model.training
+        model.eval()
+        try:
+            device = str(next(model.parameters()).device)
+            preview = TextGenerator(model, self.tokenizer, name="preview", device=device)
+            return tuple(preview.sample_tweets(count, Sampling(max_new_tokens=min(60, self.config.block_size - 1))))
+        finally:
+            if was_training:
+                model.train()
+
+
+def _hardware() -> tuple[str, str, dict[str, Any]]:
+    """(device, precision, description) for this machine."""
+    import torch
+
+    info: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        info.update(gpu=torch.cuda.get_device_name(0), gpus=torch.cuda.device_count())
+        return "cuda", "bf16" if bf16 else "fp16", info
+    return "cpu", "fp32", info
+
+
+def default_run_name(config: TrainConfig) -> str:
+    base = SCRATCH if config.from_scratch else Path(config.base).name.replace(".", "-") or "model"
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in base)[:24]
+    return f"{config.category}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def find_resumable(paths: Paths, category: str) -> CheckpointInfo | None:
+    """The newest checkpoint of ``category`` that a cancelled or time-limited run left."""
+    for info in list_checkpoints(paths, category, usable_only=False):
+        if info.resumable:
+            return info
+    return None
+
+
+def _load_tweets(paths: Paths, config: TrainConfig, emit: EventHook) -> tuple[list[TrainingTweet], dict[str, Any]]:
+    from turing_tui.corpus.load import load_category
+
+    emit(TrainPhase(f"Loading {config.category} tweets"))
+    corpus = load_category(paths, config.category)
+    tweets = [TrainingTweet.from_human(t) for t in corpus.tweets]
+    if config.max_tweets is not None:
+        tweets = tweets[: config.max_tweets]
+    if len(tweets) < 2:
+        raise UserError(
+            f"Category '{config.category}' has {len(tweets)} usable tweet(s); training needs at least 2 "
+            "(one to learn from, one to check on). Add tweets with 'turing-tui data' or 'turing-tui scrape'."
+        )
+    return tweets, corpus.report.as_dict()
+
+
+def train(
+    paths: Paths,
+    config: TrainConfig,
+    *,
+    output: Path | None = None,
+    resume: bool = False,
+    on_event: EventHook | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Run one training job to its end (complete, early-stopped, time limit or cancelled).
+
+    With ``resume``, continue the run in ``output`` (or the newest resumable run of the
+    category) with its saved config. Setting ``stop`` ends the run at the next step with
+    a checkpoint saved: a later ``resume`` picks it up.
+    """
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    quiet_transformers()
+    wall_start = time.perf_counter()
+    stop = stop or threading.Event()
+    emit: EventHook = on_event or (lambda event: None)
+    validate_category(config.category)
+    device, precision, hardware = _hardware()
+    gpu = device == "cuda"
+
+    # -- where, and with which config ------------------------------------------------------
+    resume_from: str | None = None
+    if resume:
+        folder = Path(output) if output else None
+        if folder is None:
+            found = find_resumable(paths, config.category)
+            if found is None:
+                raise UserError(f"No cancelled run of category '{config.category}' to resume in {paths.models_dir}; start one without --resume.")
+            folder = found.path
+        saved = read_metadata(folder)
+        resume_from = get_last_checkpoint(str(folder / TRAINER_DIR)) if (folder / TRAINER_DIR).is_dir() else None
+        if saved is None or not saved.get("config") or resume_from is None:
+            raise UserError(f"{folder} holds no resumable run (it finished, or was never started); start a new run without --resume.")
+        config = replace(TrainConfig.from_dict(saved["config"]), max_minutes=config.max_minutes)
+        # Only the time limit may change on resume; the data, model and schedule must not.
+    else:
+        config = config.resolved(gpu=gpu)
+        if output:
+            folder = Path(output)
+            config = replace(config, name=folder.name)
+        else:
+            config = replace(config, name=config.name or default_run_name(config))
+            folder = paths.model_dir(config.name or "")
+        if (folder / "model.safetensors").exists() or (folder / TRAINER_DIR).exists():
+            raise UserError(f"{folder} already holds a model; choose another --output, or continue it with --resume.")
+    if config.max_minutes is None and config.from_scratch and not gpu and config.max_steps is None:
+        config = replace(config, max_minutes=SCRATCH_CPU_MINUTES)
+    set_seed(config.seed)
+
+    # -- data ------------------------------------------------------------------------------
+    tweets, filter_report = _load_tweets(paths, config, emit)
+    train_tweets, heldout = split_heldout(tweets, config.heldout_fraction, max_heldout=config.max_heldout_tweets)
+
+    # -- tokenizer and model ---------------------------------------------------------------
+    if resume_from is not None:
+        # The architecture comes from the trainer checkpoint (Trainer restores its weights,
+        # optimizer and RNG); the tokenizer is the one saved when the run began.
+        from transformers import AutoTokenizer
+
+        model, _ = load_model_and_tokenizer(resume_from)
+        tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(folder)))
+    elif config.from_scratch:
+        emit(TrainPhase(f"Training a {config.vocab_size:,}-token BPE on {len(train_tweets):,} tweets"))
+        # Trained on the training side only: held-out text stays unseen, so its loss is honest.
+        tokenizer = train_tweet_tokenizer((t.text for t in train_tweets), vocab_size=config.vocab_size)
+        shape = replace(config.shape, n_positions=max(config.shape.n_positions, config.block_size))
+        config = replace(config, shape=shape)
+        model = make_scratch_model(tokenizer, shape, seed=config.seed)
+    else:
+        emit(TrainPhase(f"Loading base model {config.base}"))
+        model, tokenizer = load_model_and_tokenizer(config.base)
+    limit = int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or config.block_size)
+    if config.block_size > limit:
+        config = replace(config, block_size=limit)
+    mark = mark_id(tokenizer)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.train()
+
+    emit(TrainPhase("Tokenizing and packing tweets"))
+    cache_dir = paths.cache_dir
+    train_ids, cached = tokenize_tweets(train_tweets, tokenizer, cache_dir=cache_dir)
+    held_ids, _ = tokenize_tweets(heldout, tokenizer, cache_dir=cache_dir)
+    train_blocks, stats = pack_blocks(train_ids, config.block_size, mark)
+    held_blocks, held_stats = pack_blocks(held_ids, config.block_size, mark)
+    if not train_blocks or not held_blocks:
+        raise UserError(f"Category '{config.category}' has too little text to train on; add more tweets.")
+    train_data = BlockDataset(train_blocks, config.block_size, tokenizer.pad_token_id)
+    held_data = BlockDataset(held_blocks, config.block_size, tokenizer.pad_token_id)
+
+    # -- schedule --------------------------------------------------------------------------
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # e.g. 16 blocks x 128 tokens = 2,048 token slots per step and device, ~90% real tokens.
+    steps_per_epoch = max(1, math.ceil(len(train_data) / (config.batch_size * world)))
+    total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * (config.epochs or 1.0)))
+    # ~10 evaluations per run, 10-500 steps apart, and at least one before the end.
+    eval_every = config.eval_every or min(500, max(10, total_steps // 10), total_steps)
+    warmup = min(200, max(1, total_steps // 20))
+    tokens_per_step = stats.tokens / len(train_blocks) * config.batch_size * world
+
+    folder.mkdir(parents=True, exist_ok=True)
+    run = _Run(config, on_event, stop, tokenizer)
+    run.tokens_per_step = tokens_per_step
+    metadata: dict[str, Any] = {
+        "category": config.category,
+        "base": config.base,
+        "created": time.time(),
+        "status": "training",
+        "config": config.as_dict(),
+        "data_fingerprint": data_fingerprint(tweets),
+        "data_tweets": len(train_tweets),
+        "heldout_tweets": len(heldout),
+        "heldout_fraction": config.heldout_fraction,
+        "train_tokens": stats.tokens,
+        "heldout_tokens": held_stats.tokens,
+        "blocks": len(train_blocks),
+        "truncated_tweets": stats.truncated,
+        "token_cache_hit": cached,
+        "filter": filter_report,
+        "block_size": config.block_size,
+        "tokenizer": "scratch-bpe" if config.from_scratch else config.base,
+        "sampling": Sampling().as_dict(),
+        "hardware": {"device": device, "precision": precision, **hardware, "world_size": world},
+    }
+    if config.from_scratch:
+        metadata["shape"] = config.shape.as_dict()
+    args = TrainingArguments(
+        output_dir=str(folder / TRAINER_DIR),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        learning_rate=config.lr or 5e-5,
+        num_train_epochs=float(config.epochs or 1.0),
+        max_steps=total_steps,
+        warmup_steps=warmup,
+        lr_scheduler_type="cosine",
+        weight_decay=0.01,
+        eval_strategy="steps",
+        eval_steps=eval_every,
+        save_strategy="steps",
+        save_steps=eval_every,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, eval_every // 4)),
+        bf16=gpu and precision == "bf16",
+        fp16=gpu and precision == "fp16",
+        use_cpu=not gpu,
+        seed=config.seed,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        save_only_model=False,
+    )
+    run.is_main = args.process_index == 0
+    if run.is_main and not resume:
+        tokenizer.save_pretrained(folder)  # a scratch run's BPE is needed to resume it
+        write_metadata(folder, {"name": folder.name, **metadata})
+    callback = _make_callback_class()(run)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=held_data,
+        callbacks=[callback, EarlyStoppingCallback(early_stopping_patience=config.patience)],
+    )
+    # Our events replace Trainer's own console output (it prints raw log dicts without tqdm).
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback as HFProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(HFProgressCallback)
+    parameters = sum(p.numel() for p in model.parameters())
+    resumed_step = int(resume_from.rsplit("-", 1)[-1]) if resume_from else 0
+    run.emit(
+        TrainStarted(
+            output=folder,
+            base=config.base,
+            total_steps=total_steps,
+            train_tweets=len(train_tweets),
+            heldout_tweets=len(heldout),
+            train_tokens=stats.tokens,
+            blocks=len(train_blocks),
+            parameters=parameters,
+            device=device,
+            precision=precision,
+            resumed_from_step=resumed_step,
+        )
+    )
+    output_state = trainer.train(resume_from_checkpoint=resume_from)
+    steps = int(trainer.state.global_step)
+    early = steps < total_steps and run.status == "complete"
+
+    # The best checkpoint is loaded back at the end (load_best_model_at_end); measure it
+    # again so the metadata describes exactly the weights we export.
+    run.quiet = True  # the final measurement is reported once, in TrainFinished
+    final = trainer.evaluate()  # every rank takes part under DDP
+    eval_loss = float(final["eval_loss"]) if "eval_loss" in final else None
+    samples: tuple[str, ...] = ()
+    if run.is_main:
+        samples = run.samples(trainer.model)
+        best_model = trainer.model
+        sampling = Sampling()
+        best_model.generation_config.update(
+            do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+            max_new_tokens=sampling.max_new_tokens, eos_token_id=mark, bos_token_id=mark, pad_token_id=tokenizer.pad_token_id,
+        )  # fmt: skip
+        previous = read_metadata(folder) or {}
+        metadata.update(
+            created=previous.get("created", metadata["created"]),
+            status=run.status,
+            early_stopped=early,
+            steps=steps,
+            epochs=float(trainer.state.epoch or 0.0),
+            train_loss=float(output_state.training_loss) if output_state.training_loss else None,
+            eval_loss=eval_loss,
+            perplexity=_perplexity(eval_loss) if eval_loss is not None else None,
+            best_step=_best_step(trainer.state.best_model_checkpoint),
+            tokens_seen=int(steps * tokens_per_step),
+            wall_seconds=float(previous.get("wall_seconds") or 0.0) + (time.perf_counter() - wall_start),
+            samples=list(samples),
+            exported=time.time(),
+        )
+        with torch.no_grad():
+            save_checkpoint(folder, best_model.to(torch.float32) if gpu else best_model, tokenizer, metadata)
+        if run.status == "complete":
+            remove_trainer_states(folder)
+    run.emit(
+        TrainFinished(
+            path=folder,
+            status=run.status,
+            steps=steps,
+            eval_loss=eval_loss,
+            perplexity=_perplexity(eval_loss) if eval_loss is not None else None,
+            wall_s=time.perf_counter() - wall_start,
+            samples=samples,
+        )
+    )
+    info = checkpoint_info(folder)
+    assert info is not None or not run.is_main
+    return TrainResult(checkpoint=info, status=run.status, steps=steps, eval_loss=eval_loss, wall_s=time.perf_counter() - wall_start)  # type: ignore[arg-type]
+
+
+def _best_step(path: str | None) -> int | None:
+    if not path:
+        return None
+    try:
+        return int(path.rstrip("/").rsplit("-", 1)[-1])
+    except ValueError:
+        return None
