@@ -135,7 +135,8 @@ def test_cli_train_json_then_models_and_generate(vc_paths: Paths) -> None:
     runner = CliRunner()
     home = ["--home", str(vc_paths.root)]
     args = ["train", "-c", "vc", "--from-scratch", "--max-steps", "8", "--eval-every", "4", "--block-size", "64",
-            "--batch-size", "8", "--name", "vc-cli", "--json"]  # fmt: skip
+            "--batch-size", "8", "--layers", "2", "--width", "64", "--heads", "2", "--vocab-size", "400",
+            "--name", "vc-cli", "--json"]  # fmt: skip
     result = runner.invoke(cli, [*home, *args])
     assert result.exit_code == 0, result.output
     lines = [orjson.loads(line) for line in result.stdout.splitlines()]
@@ -157,3 +158,22 @@ def test_cli_train_json_then_models_and_generate(vc_paths: Paths) -> None:
     assert pooled.exit_code == 0, pooled.output
     report = orjson.loads(pooled.stdout)
     assert report["added"] == 5 and report["pool_unshown"] == 5
+
+
+def test_defaults_depend_on_the_kind_of_run(tiny_checkpoint: Path) -> None:
+    scratch = TrainConfig(category="vc", from_scratch=True)
+    assert scratch.resolved(gpu=False).lr == 1e-3 and scratch.resolved(gpu=False).max_minutes == 13.0
+    assert scratch.resolved(gpu=False).epochs == 1.0 and scratch.resolved(gpu=True).max_minutes is None
+    assert TrainConfig(category="vc", base="gpt2").resolved(gpu=False).lr == 5e-5
+    assert TrainConfig(category="vc", base=str(tiny_checkpoint)).resolved(gpu=False).lr == 5e-4
+    assert TrainConfig(category="vc", base="gpt2", lr=1e-4).resolved(gpu=True).lr == 1e-4
+
+
+def test_fine_tune_a_local_checkpoint_through_the_hub_loader(vc_paths: Paths, tiny_checkpoint: Path) -> None:
+    """--base PATH goes through the same from_pretrained code as --base gpt2."""
+    result = train(vc_paths, TrainConfig(category="vc", base=str(tiny_checkpoint), max_steps=4, eval_every=2, batch_size=4,
+                                         block_size=64, samples_per_eval=1, name="vc-tuned"))  # fmt: skip
+    meta = result.checkpoint.metadata
+    assert result.status == "complete" and meta["base"] == str(tiny_checkpoint) and meta["tokenizer"] == str(tiny_checkpoint)
+    assert meta["config"]["lr"] == 5e-4 and math.isfinite(meta["eval_loss"])
+    assert TextGenerator.load(result.checkpoint.path).model.config.n_layer == 2
