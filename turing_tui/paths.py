@@ -102,8 +102,13 @@ class Paths:
         own = self.sources_dir / f"{validate_category(category)}.txt"
         if own.exists():
             return own
-        bundled = Path(__file__).resolve().parent / "default_sources" / f"{category}.txt"
-        return bundled if bundled.exists() else own
+        package = Path(__file__).resolve().parent
+        # A wheel bundles the published lists in the package; an editable install from a
+        # checkout reads them from the checkout's own sources/.
+        for bundled in (package / "default_sources" / f"{category}.txt", package.parent / "sources" / f"{category}.txt"):
+            if bundled.exists():
+                return bundled
+        return own
 
     def own_sources_file(self, category: str) -> Path:
         """Where an edited handle list of ``category`` is saved (never the bundled copy)."""

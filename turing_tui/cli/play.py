@@ -87,6 +87,12 @@ def play(
         if player:
             store.set_setting("player", player)
     _fetch_first(state, category)
+    from turing_tui.corpus.load import missing_category_message
+    from turing_tui.corpus.twint import data_files
+    from turing_tui.errors import UnknownCategory
+
+    if not data_files(state.paths.category_dir(category)):
+        raise UnknownCategory(missing_category_message(state.paths, category))
     spec = choose_generator(
         state.paths, category, model=model, endpoint=endpoint, protocol=protocol, api_key=api_key, model_name=model_name
     )

@@ -363,8 +363,10 @@ class Store:
         params.append(int(limit))
         return [(_fake_from_row(row), int(row["judged"]), int(row["fooled"])) for row in self.query(sql, params)]
 
-    def round_count(self, player: str | None = None, category: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM rounds r JOIN players p ON p.id = r.player_id WHERE 1 = 1"
+    @staticmethod
+    def _rounds_where(player: str | None, category: str | None) -> tuple[str, list[object]]:
+        """``FROM rounds r JOIN players p ... WHERE`` narrowed to a player and/or category."""
+        sql = " FROM rounds r JOIN players p ON p.id = r.player_id WHERE 1 = 1"
         params: list[object] = []
         if player is not None:
             sql += " AND p.name = ?"
@@ -372,19 +374,16 @@ class Store:
         if category is not None:
             sql += " AND r.category = ?"
             params.append(category)
-        return int(self.query(sql, params)[0][0])
+        return sql, params
+
+    def round_count(self, player: str | None = None, category: str | None = None) -> int:
+        where, params = self._rounds_where(player, category)
+        return int(self.query("SELECT COUNT(*)" + where, params)[0][0])
 
     def rounds(self, player: str | None = None, category: str | None = None) -> list[sqlite3.Row]:
         """Every stored answer (oldest first), with the player's name: exports and tests."""
-        sql = "SELECT r.*, p.name AS player FROM rounds r JOIN players p ON p.id = r.player_id WHERE 1 = 1"
-        params: list[object] = []
-        if player is not None:
-            sql += " AND p.name = ?"
-            params.append(player)
-        if category is not None:
-            sql += " AND r.category = ?"
-            params.append(category)
-        return self.query(sql + " ORDER BY r.id", params)
+        where, params = self._rounds_where(player, category)
+        return self.query("SELECT r.*, p.name AS player" + where + " ORDER BY r.id", params)
 
 
 def _fake_from_row(row: sqlite3.Row) -> FakeTweet:

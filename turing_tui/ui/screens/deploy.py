@@ -339,14 +339,14 @@ class DeployScreen(Screen[None]):
         progress = self.query_one("#progress", ProgressBar)
         if isinstance(event, StepStarted):
             self._log(event.message)
-            phase.update(event.message)
+            phase.update(Text(event.message))
         elif isinstance(event, FileUploaded):
             first = event.file not in self.upload_sizes
             self.upload_sizes[event.file] = (event.sent, event.total)
             if first:
                 self._log(f"Uploading {event.index}/{event.files} {event.file} ({event.total / 1e6:.2f} MB)")
             sent = sum(s for s, _ in self.upload_sizes.values())
-            phase.update(f"Uploading {event.file}: {event.sent / 1e6:.2f} / {event.total / 1e6:.2f} MB")
+            phase.update(Text(f"Uploading {event.file}: {event.sent / 1e6:.2f} / {event.total / 1e6:.2f} MB"))
             if self.upload_total:
                 progress.update(progress=min(sent, self.upload_total))
         elif isinstance(event, StateChanged):
@@ -389,12 +389,14 @@ class DeployScreen(Screen[None]):
         if status.state == "healthy" and server is not None:
             stats = (status.health or {}).get("stats", {})
             health.update(
-                f"Local server: healthy — {server.name} at {server.url} (pid {server.pid}, "
-                f"{stats.get('requests', 0)} requests in {stats.get('batches', 0)} batches)"
+                Text(
+                    f"Local server: healthy — {server.name} at {server.url} (pid {server.pid}, "
+                    f"{stats.get('requests', 0)} requests in {stats.get('batches', 0)} batches)"
+                )
             )
             self.local_endpoint = (server.url, server.protocol, server.api_key)
         else:
-            health.update(f"Local server: {status.state} — {status.detail}")
+            health.update(Text(f"Local server: {status.state} — {status.detail}"))
             self.local_endpoint = None
         self.query_one("#stop", Button).disabled = server is None or status.state == "stopped"
 

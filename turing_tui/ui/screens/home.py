@@ -209,7 +209,9 @@ class HomeScreen(Screen[None]):
             self.action_open(event.button.id)
 
     def action_open(self, name: str) -> None:
-        options = {"category": self._category()} if name == "leaderboard" else {}
+        # The category picked here carries over to the screens that work on one.
+        category = self._category()
+        options = {"category": category} if category and name in ("leaderboard", "scrape", "train") else {}
         self.app.open_screen(name, **options)  # type: ignore[attr-defined]
 
     def action_play(self) -> None:

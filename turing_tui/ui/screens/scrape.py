@@ -196,7 +196,7 @@ class ScrapeScreen(Screen[None]):
                 origin="The list",
             )
         except UserError as exc:
-            status.update(str(exc))
+            status.update(Text(str(exc)))
             status.add_class("bad")
             return None
         status.remove_class("bad")
@@ -206,7 +206,7 @@ class ScrapeScreen(Screen[None]):
         for s in sources:
             counts[s.backend] = counts.get(s.backend, 0) + 1
         by = ", ".join(f"{n} {b}" for b, n in sorted(counts.items())) or "no accounts yet"
-        status.update(f"{by} · {paths.own_sources_file(category)}{edited}")
+        status.update(Text(f"{by} · {paths.own_sources_file(category)}{edited}"))
         return sources
 
     @on(Input.Submitted, "#category")
@@ -390,7 +390,7 @@ class ScrapeScreen(Screen[None]):
             parts.append(f"{failed} failed (see below)")
         if self.summary is not None and self.summary.cancelled:
             parts.append("cancelled; what was read is kept")
-        self.query_one("#totals", Static).update(" · ".join(parts))
+        self.query_one("#totals", Static).update(Text(" · ".join(parts)))
 
     def _log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -245,7 +246,7 @@ class TrainScreen(Screen[None]):
         command = self.build_command()
         if isinstance(command, str):
             self._status(command, "failed")
-            self.notify(command, severity="error")
+            self.notify(command, severity="error", markup=False)
             return
         self.train_points.clear()
         self.eval_points.clear()
@@ -379,7 +380,7 @@ class TrainScreen(Screen[None]):
         else:
             text = message.error or f"Training stopped unexpectedly (exit code {message.returncode})."
             self._status(text, "failed")
-            self.notify(text, title="Training failed", severity="error")
+            self.notify(text, title="Training failed", severity="error", markup=False)
         self.cancelling = False
 
     # -- drawing -----------------------------------------------------------------------------
@@ -398,7 +399,7 @@ class TrainScreen(Screen[None]):
 
     def _status(self, text: str, kind: str = "") -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(Text(text))
         status.set_class(kind == "failed", "failed")
         status.set_class(kind == "done", "done")
 
