@@ -311,6 +311,8 @@ def test_the_games_http_generators_play_against_serve(server: BackgroundServer, 
         assert openai.model_id == f"openai:{generator.name}"  # found via GET /v1/models
         fakes = openai.generate(3)
         assert fakes and all(f.source == "openai" and f.text for f in fakes)
+        # Our server says what the model was made from, so the reveal can too.
+        assert generator.base and all(f.base == generator.base for f in fakes)
     with OpenAIGenerator(server.url, api_key="wrong-key-0000") as bad:
         from turing_tui.backends.base import GeneratorError
 

@@ -173,6 +173,7 @@ class OpenAIGenerator(HttpGenerator):
         super().__init__(url, **kwargs)
         self.base_v1 = self.url if self.url.endswith("/v1") else self.url + "/v1"
         self._model = model
+        self._base = ""  # what the model was fine-tuned from, when the server says (ours does)
         # Completions take no top_k; record only the settings that were sent.
         self.sampling.pop("top_k", None)
 
@@ -191,6 +192,7 @@ class OpenAIGenerator(HttpGenerator):
             if not models or not isinstance(models[0], dict) or not models[0].get("id"):
                 raise GeneratorError(f"The server at {self.url} lists no model; name one with --model-name.")
             self._model = str(models[0]["id"])
+            self._base = str(models[0].get("base") or "")
         return self._model
 
     @property
@@ -213,7 +215,7 @@ class OpenAIGenerator(HttpGenerator):
         if not isinstance(choices, list):
             raise GeneratorError(f"The openai endpoint at {self.url} answered without a 'choices' list.")
         texts = [str(c.get("text", "")) for c in choices if isinstance(c, dict)]
-        return self._fakes(texts, self.model_id)
+        return self._fakes(texts, self.model_id, base=self._base)
 
 
 def http_generator(url: str, protocol: str, **kwargs: Any) -> HttpGenerator:
