@@ -105,3 +105,32 @@ def test_block_dataset_masks_padding_out_of_the_loss() -> None:
 def test_pack_blocks_rejects_a_silly_block_size() -> None:
     with pytest.raises(ValueError):
         pack_blocks([[1, 2]], 2, MARK)
+
+
+def test_best_fit_packing_fills_blocks_with_whole_tweets() -> None:
+    rng = random.Random(11)
+    tweets = [[rng.randrange(1, 500) for _ in range(rng.randrange(3, 90))] for _ in range(400)]
+    in_order, ordered = pack_blocks(tweets, 128, MARK)
+    blocks, stats = pack_blocks(tweets, 128, MARK, best_fit=True)
+    assert all(len(b) <= 128 and b[0] == MARK and b[-1] == MARK for b in blocks)
+    recovered = []
+    for block in blocks:
+        piece: list[int] = []
+        for token in block[1:]:
+            if token == MARK:
+                recovered.append(piece)
+                piece = []
+            else:
+                piece.append(token)
+    assert sorted(recovered) == sorted(tweets)  # every tweet whole, exactly once
+    assert stats.tokens - stats.blocks == ordered.tokens - ordered.blocks  # the same tokens, one opening marker a block
+    assert stats.blocks < ordered.blocks
+    assert stats.padding / (stats.blocks * 128) < 0.05 < ordered.padding / (ordered.blocks * 128)
+
+
+def test_small_sets_hold_out_enough_to_measure() -> None:
+    tweets = [TrainingTweet(id=str(5000 + i), text=f"tweet {i}") for i in range(1000)]
+    _, held = split_heldout(tweets, 0.02, min_heldout=100)
+    assert len(held) == 100  # 2% would be ~20
+    _, few = split_heldout(tweets[:300], 0.02, min_heldout=100)
+    assert len(few) == 30  # never more than a tenth

@@ -165,7 +165,7 @@ def test_defaults_depend_on_the_kind_of_run(tiny_checkpoint: Path) -> None:
     assert scratch.resolved(gpu=False).lr == 1e-3 and scratch.resolved(gpu=False).max_minutes == 13.0
     assert scratch.resolved(gpu=False).epochs == 1.0 and scratch.resolved(gpu=True).max_minutes is None
     assert TrainConfig(category="vc", base="gpt2").resolved(gpu=False).lr == 5e-5
-    assert TrainConfig(category="vc", base=str(tiny_checkpoint)).resolved(gpu=False).lr == 5e-4
+    assert TrainConfig(category="vc", base=str(tiny_checkpoint)).resolved(gpu=False).lr == 2e-3
     assert TrainConfig(category="vc", base="gpt2", lr=1e-4).resolved(gpu=True).lr == 1e-4
 
 
@@ -175,5 +175,15 @@ def test_fine_tune_a_local_checkpoint_through_the_hub_loader(vc_paths: Paths, ti
                                          block_size=64, samples_per_eval=1, name="vc-tuned"))  # fmt: skip
     meta = result.checkpoint.metadata
     assert result.status == "complete" and meta["base"] == str(tiny_checkpoint) and meta["tokenizer"] == str(tiny_checkpoint)
-    assert meta["config"]["lr"] == 5e-4 and math.isfinite(meta["eval_loss"])
+    assert meta["config"]["lr"] == 2e-3 and math.isfinite(meta["eval_loss"])
     assert TextGenerator.load(result.checkpoint.path).model.config.n_layer == 2
+
+
+def test_automatic_batch_size_gives_small_sets_enough_steps() -> None:
+    from turing_tui.model.train import auto_batch_size
+
+    assert auto_batch_size(12_000) == 16  # all of vc: 750 steps an epoch
+    assert auto_batch_size(1_200) == 8  # 150 steps
+    assert auto_batch_size(460) == 4  # 1,000 tweets: 115 steps
+    assert auto_batch_size(50) == 4  # never below 4
+    assert auto_batch_size(3_200, world=2) == 16  # 100 steps on each of 2 GPUs

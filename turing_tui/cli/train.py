@@ -132,8 +132,9 @@ def _one_line(text: str) -> str:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop and save after this long [13 from scratch on CPU].")
 @click.option("--block-size", type=click.IntRange(8, 4096), default=128, show_default=True, help="Tokens per packed training block.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Blocks per step and device.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate [1e-3 from scratch, 5e-4 fine-tuning a scratch model, else 5e-5].")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Blocks per step and device [auto: 16; 8 or 4 when that would make under 100 steps an epoch].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate [1e-3 from scratch, 2e-3 fine-tuning a scratch model, else 5e-5].")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--max-tweets", type=click.IntRange(min=2), help="Use only the first N tweets (quick experiments).")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations [about 10 per run].")
@@ -149,7 +150,7 @@ def _one_line(text: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines instead of a progress bar.")
 @pass_state
 def train_command(state: CliState, category: str | None, base: str, from_scratch: bool, epochs: float | None, max_steps: int | None,
-                  max_minutes: float | None, block_size: int, batch_size: int, lr: float | None, seed: int, max_tweets: int | None,
+                  max_minutes: float | None, block_size: int, batch_size: int | None, lr: float | None, seed: int, max_tweets: int | None,
                   eval_every: int | None, patience: int, layers: int | None, width: int | None, heads: int | None,
                   dropout: float | None, vocab_size: int | None, resume: bool, output: str | None, name: str | None, as_json: bool) -> None:  # fmt: skip
     """Fine-tune GPT-2 (or a small model from scratch) on a category's tweets.

@@ -42,15 +42,20 @@ def heldout_score(tweet_id: str) -> float:
 
 
 def split_heldout(
-    tweets: Sequence[TrainingTweet], fraction: float, *, max_heldout: int | None = None
+    tweets: Sequence[TrainingTweet], fraction: float, *, max_heldout: int | None = None, min_heldout: int | None = None
 ) -> tuple[list[TrainingTweet], list[TrainingTweet]]:
     """Split into (train, held-out) by id hash; at least one of each when possible.
 
     ``max_heldout`` caps the held-out side (the lowest hashes win), so evaluation on a
     big category stays a few seconds on a CPU; the cut is still a pure function of ids.
+    ``min_heldout`` is a floor for small data sets, never more than a tenth of them:
+    2% of 1,000 tweets is 20, too few for a validation loss to tell noise from progress
+    (early stopping would act on noise), so such a set holds out 100 instead.
     """
     scored = sorted(((heldout_score(t.id), i) for i, t in enumerate(tweets)))
     want = sum(1 for score, _ in scored if score < fraction)
+    if min_heldout is not None:
+        want = max(want, min(min_heldout, len(tweets) // 10))
     if len(tweets) >= 2:
         want = max(1, min(want, len(tweets) - 1))
     if max_heldout is not None:
@@ -121,16 +126,29 @@ class PackStats:
     truncated: int = 0
 
 
-def pack_blocks(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int) -> tuple[list[list[int]], PackStats]:
+def pack_blocks(
+    token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int, *, best_fit: bool = False
+) -> tuple[list[list[int]], PackStats]:
     """Pack tweets whole into blocks of at most ``block_size`` tokens, on tweet boundaries.
 
     Each block is ``mark t1 mark t2 mark ...``: a tweet costs len + 1 tokens (its closing
     marker doubles as the next one's opening). A tweet is never split across blocks; one
     longer than a whole block (rare: a 280-character tweet is ~70-100 tokens) is cut to
     fit and loses its closing marker, so the model is never taught a false ending.
+
+    In order (the default) a block closes as soon as the next tweet does not fit, which
+    wastes a lot when tweets are long next to the block: with ~65-token tweets and
+    128-token blocks most blocks hold one tweet and ~1/3 of every step is padding.
+    ``best_fit`` (training uses it) puts each tweet, longest first, into the open block
+    with the least room that still takes it, so an epoch costs fewer steps for the same
+    tokens: blocks ~99% full when tweets are short next to the block (vs ~75% in order);
+    86% vs 69% for vc under a 4k-token BPE (~63 tokens a tweet, so two rarely fit).
+    Tweets are still whole and each appears once.
     """
     if block_size < 4:
         raise ValueError("block_size must be at least 4 tokens")
+    if best_fit:
+        return _pack_best_fit(token_lists, block_size, mark_id)
     stats = PackStats()
     blocks: list[list[int]] = []
     current: list[int] = [mark_id]
@@ -150,6 +168,38 @@ def pack_blocks(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: 
         room -= len(piece)
     if len(current) > 1:
         blocks.append(current)
+    stats.blocks = len(blocks)
+    stats.tokens = sum(len(b) for b in blocks)
+    stats.padding = stats.blocks * block_size - stats.tokens
+    return blocks, stats
+
+
+def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int) -> tuple[list[list[int]], PackStats]:
+    stats = PackStats()
+    pieces: list[list[int]] = []
+    for ids in token_lists:
+        if not ids:
+            continue
+        stats.tweets += 1
+        piece = list(ids) + [mark_id]
+        if len(piece) > block_size - 1:
+            stats.truncated += 1
+            piece = list(ids[: block_size - 1])
+        pieces.append(piece)
+    blocks: list[list[int]] = []
+    by_room: list[list[int]] = [[] for _ in range(block_size)]  # room left -> open blocks
+    # Longest first (ties in data order, so the packing is a pure function of the data).
+    for index in sorted(range(len(pieces)), key=lambda i: -len(pieces[i])):
+        piece = pieces[index]
+        need = len(piece)
+        target = next((room for room in range(need, block_size) if by_room[room]), None)
+        if target is None:
+            blocks.append([mark_id])
+            block, room = len(blocks) - 1, block_size - 1
+        else:
+            block, room = by_room[target].pop(), target
+        blocks[block].extend(piece)
+        by_room[room - need].append(block)
     stats.blocks = len(blocks)
     stats.tokens = sum(len(b) for b in blocks)
     stats.padding = stats.blocks * block_size - stats.tokens

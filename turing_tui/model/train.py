@@ -53,6 +53,19 @@ SCRATCH = "scratch"
 # One pass over vc (~1.4M tokens) at ~2.7k tokens/s on a 2-core CPU is ~9 minutes; the
 # cap keeps a from-scratch CPU run (evaluations included) inside 15 minutes.
 SCRATCH_CPU_MINUTES = 13.0
+# The automatic batch size: 16 blocks (~2k tokens) a step when data is plentiful; halved,
+# down to 4, while an epoch would make fewer than 100 optimizer steps. A small set (1,000
+# tweets ~ 500 blocks) would otherwise give ~30 steps an epoch: too few updates for the
+# model to move, however many times it sees each token. On a CPU a small model costs about
+# the same per token at batch 4 as at 16 (a step is mostly arithmetic, not overhead).
+DEFAULT_BATCH = 16
+MIN_AUTO_BATCH = 4
+MIN_STEPS_PER_EPOCH = 100
+# Sample tweets are a preview for the person watching: at most one batch every 30 s (the
+# first evaluation always has some). Generating them costs ~0.1-0.5 s a time, 10-30% of
+# a 15-second run if done at each of its ~10 evaluations.
+SAMPLE_EVERY_S = 30.0
+OWN_BASE_LR = 2e-3  # fine-tuning a small model made by --from-scratch (see TrainConfig.resolved)
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -70,12 +83,13 @@ class TrainConfig:
     max_steps: int | None = None
     max_minutes: float | None = None
     block_size: int = 128
-    batch_size: int = 16
+    batch_size: int | None = None  # blocks per step and device; None = auto_batch_size
     lr: float | None = None
     seed: int = 42
     max_tweets: int | None = None
     heldout_fraction: float = 0.02
     max_heldout_tweets: int = 1000  # 1,000 tweets ~ 30k tokens: an evaluation takes seconds on a CPU
+    min_heldout_tweets: int = 100  # a floor for small sets (at most a tenth of them): see split_heldout
     eval_every: int | None = None  # steps; None = about 10 evaluations per run
     patience: int = 3  # evaluations without improvement before stopping
     vocab_size: int = DEFAULT_VOCAB
@@ -87,9 +101,12 @@ class TrainConfig:
         """Fill the defaults that depend on the kind of run and the hardware."""
         scratch = self.from_scratch
         epochs = self.epochs if self.epochs is not None else (1.0 if scratch and not gpu else 3.0)
-        # A fresh model needs a bold rate; fine-tuning GPT-2 a gentle one (the usual 5e-5).
-        # A small base made here from scratch sits between: it still learns fast at 5e-4.
-        lr = self.lr if self.lr is not None else (1e-3 if scratch else 5e-4 if self._base_is_ours() else 5e-5)
+        # A fresh model needs a bold rate; fine-tuning GPT-2 (124M) a gentle one (the usual
+        # 5e-5). A small base made here from scratch (1-5M parameters) takes a bold one too:
+        # on 1,000 vc tweets from a 2x128 base (3 epochs, batch 4), held-out loss was
+        # 5.34 at 1e-3 and 5.18 at 2e-3; on 400 tweets 5e-4 was worse than 1e-3. (3e-3 was
+        # better again at 2-2.5 epochs, but 2e-3 leaves room for the 4x256 default shape.)
+        lr = self.lr if self.lr is not None else (1e-3 if scratch else OWN_BASE_LR if self._base_is_ours() else 5e-5)
         minutes = self.max_minutes
         if minutes is None and scratch and not gpu and self.max_steps is None:
             minutes = SCRATCH_CPU_MINUTES
@@ -240,7 +257,11 @@ def _make_callback_class() -> type:
                 return
             loss = float(metrics["eval_loss"])
             self.run.best = min(self.run.best, loss)
-            samples = self.run.samples(model) if model is not None else ()
+            now = time.perf_counter()
+            due = self.run.sampled_at is None or now - self.run.sampled_at >= SAMPLE_EVERY_S
+            samples = self.run.samples(model) if model is not None and due else ()
+            if samples:
+                self.run.sampled_at = now
             self.run.emit(EvalDone(step=state.global_step, eval_loss=loss, perplexity=_perplexity(loss), best_eval_loss=self.run.best, samples=samples))
 
     return ProgressCallback
@@ -271,6 +292,7 @@ class _Run:
         self.tokens_per_step = 0.0
         self.is_main = True
         self.quiet = False
+        self.sampled_at: float | None = None  # perf_counter() of the last preview samples
 
     def emit(self, event: TrainEvent) -> None:
         if self.on_event is not None and self.is_main:
@@ -304,6 +326,18 @@ def _hardware() -> tuple[str, str, dict[str, Any]]:
     return "cpu", "fp32", info
 
 
+def auto_batch_size(blocks: int, world: int = 1) -> int:
+    """Blocks per step and device: DEFAULT_BATCH, halved (not below MIN_AUTO_BATCH) until
+    an epoch makes at least MIN_STEPS_PER_EPOCH optimizer steps.
+
+    e.g. all of vc (~12k blocks): 16 (~750 steps an epoch); 1,000 tweets (~500 blocks): 4.
+    """
+    batch = DEFAULT_BATCH
+    while batch > MIN_AUTO_BATCH and blocks / (batch * max(1, world)) < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return batch
+
+
 def default_run_name(config: TrainConfig) -> str:
     base = SCRATCH if config.from_scratch else Path(config.base).name.replace(".", "-") or "model"
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in base)[:24]
@@ -332,6 +366,11 @@ def _load_tweets(paths: Paths, config: TrainConfig, emit: EventHook) -> tuple[li
             "(one to learn from, one to check on). Add tweets with 'turing-tui data' or 'turing-tui scrape'."
         )
     return tweets, corpus.report.as_dict()
+
+
+def heldout_split(tweets: list[TrainingTweet], config: TrainConfig) -> tuple[list[TrainingTweet], list[TrainingTweet]]:
+    """(train, held-out) exactly as a run with ``config`` splits them (benchmarks reuse it)."""
+    return split_heldout(tweets, config.heldout_fraction, max_heldout=config.max_heldout_tweets, min_heldout=config.min_heldout_tweets)
 
 
 def train(
@@ -392,7 +431,7 @@ def train(
 
     # -- data ------------------------------------------------------------------------------
     tweets, filter_report = _load_tweets(paths, config, emit)
-    train_tweets, heldout = split_heldout(tweets, config.heldout_fraction, max_heldout=config.max_heldout_tweets)
+    train_tweets, heldout = heldout_split(tweets, config)
 
     # -- tokenizer and model ---------------------------------------------------------------
     if resume_from is not None:
@@ -423,8 +462,8 @@ def train(
     cache_dir = paths.cache_dir
     train_ids, cached = tokenize_tweets(train_tweets, tokenizer, cache_dir=cache_dir)
     held_ids, _ = tokenize_tweets(heldout, tokenizer, cache_dir=cache_dir)
-    train_blocks, stats = pack_blocks(train_ids, config.block_size, mark)
-    held_blocks, held_stats = pack_blocks(held_ids, config.block_size, mark)
+    train_blocks, stats = pack_blocks(train_ids, config.block_size, mark, best_fit=True)
+    held_blocks, held_stats = pack_blocks(held_ids, config.block_size, mark, best_fit=True)  # fewer blocks: cheaper evaluations
     if not train_blocks or not held_blocks:
         raise UserError(f"Category '{config.category}' has too little text to train on; add more tweets.")
     train_data = BlockDataset(train_blocks, config.block_size, tokenizer.pad_token_id)
@@ -432,11 +471,22 @@ def train(
 
     # -- schedule --------------------------------------------------------------------------
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    # Evaluation keeps no gradients: twice the step's batch fits; an automatic batch (shrunk
+    # only to make more steps) evaluates in batches of 32 blocks, as plentiful data would.
+    eval_batch = 2 * (config.batch_size or DEFAULT_BATCH)
+    if config.batch_size is None:
+        config = replace(config, batch_size=auto_batch_size(len(train_blocks), world))  # saved: resume reuses it
+    assert config.batch_size is not None
     # e.g. 16 blocks x 128 tokens = 2,048 token slots per step and device, ~90% real tokens.
     steps_per_epoch = max(1, math.ceil(len(train_data) / (config.batch_size * world)))
     total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * (config.epochs or 1.0)))
-    # ~10 evaluations per run, 10-500 steps apart, and at least one before the end.
-    eval_every = config.eval_every or min(500, max(10, total_steps // 10), total_steps)
+    # ~10 evaluations per run, 10-500 steps apart, and at least one before the end. An
+    # evaluation is a forward pass over every held-out block, ~1/3 of a training step's
+    # cost per block; on a small set the held-out side is big next to the training side
+    # (1,000 tweets: ~50 blocks vs a step of 4, one evaluation ~ 4 steps), so evaluations
+    # are also kept >= 10x that far apart: they cost at most ~10% of the run.
+    eval_cost_steps = len(held_blocks) / (3 * config.batch_size * world)
+    eval_every = config.eval_every or min(500, max(10, total_steps // 10, math.ceil(10 * eval_cost_steps)), total_steps)
     warmup = min(200, max(1, total_steps // 20))
     tokens_per_step = stats.tokens / len(train_blocks) * config.batch_size * world
 
@@ -469,7 +519,7 @@ def train(
     args = TrainingArguments(
         output_dir=str(folder / TRAINER_DIR),
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
+        per_device_eval_batch_size=eval_batch,
         learning_rate=config.lr or 5e-5,
         num_train_epochs=float(config.epochs or 1.0),
         max_steps=total_steps,
@@ -536,8 +586,12 @@ def train(
     # The best checkpoint is loaded back at the end (load_best_model_at_end); measure it
     # again so the metadata describes exactly the weights we export.
     run.quiet = True  # the final measurement is reported once, in TrainFinished
-    final = trainer.evaluate()  # every rank takes part under DDP
-    eval_loss = float(final["eval_loss"]) if "eval_loss" in final else None
+    state = trainer.state
+    if state.best_global_step == steps and state.best_metric is not None:
+        eval_loss: float | None = float(state.best_metric)  # these very weights were just evaluated
+    else:
+        final = trainer.evaluate()  # every rank takes part under DDP
+        eval_loss = float(final["eval_loss"]) if "eval_loss" in final else None
     samples: tuple[str, ...] = ()
     if run.is_main:
         samples = run.samples(trainer.model)

@@ -46,7 +46,7 @@ NUMBER_FIELDS = (
     ("epochs", "--epochs", "Epochs", "1 on CPU, else 3"),
     ("max-steps", "--max-steps", "Max steps", "no limit"),
     ("max-minutes", "--max-minutes", "Max minutes", "13 (scratch, CPU)"),
-    ("batch-size", "--batch-size", "Batch size", "16"),
+    ("batch-size", "--batch-size", "Batch size", "auto: 16, 4-8 small data"),
     ("block-size", "--block-size", "Block (tokens)", "128"),
     ("lr", "--lr", "Learning rate", "1e-3 / 5e-5"),
     ("max-tweets", "--max-tweets", "Max tweets", "all"),
