@@ -153,14 +153,7 @@ def pack_blocks(
     blocks: list[list[int]] = []
     current: list[int] = [mark_id]
     room = block_size - 1  # tokens left after the opening marker
-    for ids in token_lists:
-        if not ids:
-            continue
-        stats.tweets += 1
-        piece = list(ids) + [mark_id]
-        if len(piece) > block_size - 1:
-            stats.truncated += 1
-            piece = list(ids[: block_size - 1])
+    for piece in _tweet_pieces(token_lists, block_size, mark_id, stats):
         if len(piece) > room and len(current) > 1:
             blocks.append(current)
             current, room = [mark_id], block_size - 1
@@ -168,14 +161,11 @@ def pack_blocks(
         room -= len(piece)
     if len(current) > 1:
         blocks.append(current)
-    stats.blocks = len(blocks)
-    stats.tokens = sum(len(b) for b in blocks)
-    stats.padding = stats.blocks * block_size - stats.tokens
-    return blocks, stats
+    return blocks, _finish_stats(stats, blocks, block_size)
 
 
-def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int) -> tuple[list[list[int]], PackStats]:
-    stats = PackStats()
+def _tweet_pieces(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int, stats: PackStats) -> list[list[int]]:
+    """Each non-empty tweet followed by its end marker, cut to fit one block (counted)."""
     pieces: list[list[int]] = []
     for ids in token_lists:
         if not ids:
@@ -186,6 +176,19 @@ def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_i
             stats.truncated += 1
             piece = list(ids[: block_size - 1])
         pieces.append(piece)
+    return pieces
+
+
+def _finish_stats(stats: PackStats, blocks: list[list[int]], block_size: int) -> PackStats:
+    stats.blocks = len(blocks)
+    stats.tokens = sum(len(b) for b in blocks)
+    stats.padding = stats.blocks * block_size - stats.tokens
+    return stats
+
+
+def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_id: int) -> tuple[list[list[int]], PackStats]:
+    stats = PackStats()
+    pieces = _tweet_pieces(token_lists, block_size, mark_id, stats)
     blocks: list[list[int]] = []
     by_room: list[list[int]] = [[] for _ in range(block_size)]  # room left -> open blocks
     # Longest first (ties in data order, so the packing is a pure function of the data).
@@ -200,10 +203,7 @@ def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_i
             block, room = by_room[target].pop(), target
         blocks[block].extend(piece)
         by_room[room - need].append(block)
-    stats.blocks = len(blocks)
-    stats.tokens = sum(len(b) for b in blocks)
-    stats.padding = stats.blocks * block_size - stats.tokens
-    return blocks, stats
+    return blocks, _finish_stats(stats, blocks, block_size)
 
 
 class BlockDataset:
