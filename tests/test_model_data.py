@@ -23,14 +23,12 @@ from turing_tui.model.scratch import train_tweet_tokenizer
 MARK = 0
 
 
-def test_blocks_hold_whole_tweets_and_start_at_a_boundary() -> None:
-    rng = random.Random(7)
-    tweets = [[rng.randrange(1, 500) for _ in range(rng.randrange(3, 40))] for _ in range(200)]
-    blocks, stats = pack_blocks(tweets, 64, MARK)
-    assert all(len(b) <= 64 and b[0] == MARK and b[-1] == MARK for b in blocks)
-    # Cutting every block at its markers gives back the tweets, in order, each exactly once:
-    # nothing starts mid-tweet and nothing is duplicated (no stride-1 windows).
-    recovered = []
+def split_at_marks(blocks: list[list[int]]) -> list[list[int]]:
+    """Cut each block (after its opening marker) at the end markers: the tweets it holds.
+
+    A block that does not end on a marker would mean a tweet cut in two.
+    """
+    recovered: list[list[int]] = []
     for block in blocks:
         piece: list[int] = []
         for token in block[1:]:
@@ -39,7 +37,18 @@ def test_blocks_hold_whole_tweets_and_start_at_a_boundary() -> None:
                 piece = []
             else:
                 piece.append(token)
-        assert piece == []
+        assert piece == [], "a block ends mid-tweet"
+    return recovered
+
+
+def test_blocks_hold_whole_tweets_and_start_at_a_boundary() -> None:
+    rng = random.Random(7)
+    tweets = [[rng.randrange(1, 500) for _ in range(rng.randrange(3, 40))] for _ in range(200)]
+    blocks, stats = pack_blocks(tweets, 64, MARK)
+    assert all(len(b) <= 64 and b[0] == MARK and b[-1] == MARK for b in blocks)
+    # Cutting every block at its markers gives back the tweets, in order, each exactly once:
+    # nothing starts mid-tweet and nothing is duplicated (no stride-1 windows).
+    recovered = split_at_marks(blocks)
     assert recovered == tweets
     assert stats.tokens == sum(len(t) + 1 for t in tweets) + len(blocks)
     assert stats.padding == len(blocks) * 64 - stats.tokens
@@ -113,15 +122,7 @@ def test_best_fit_packing_fills_blocks_with_whole_tweets() -> None:
     in_order, ordered = pack_blocks(tweets, 128, MARK)
     blocks, stats = pack_blocks(tweets, 128, MARK, best_fit=True)
     assert all(len(b) <= 128 and b[0] == MARK and b[-1] == MARK for b in blocks)
-    recovered = []
-    for block in blocks:
-        piece: list[int] = []
-        for token in block[1:]:
-            if token == MARK:
-                recovered.append(piece)
-                piece = []
-            else:
-                piece.append(token)
+    recovered = split_at_marks(blocks)
     assert sorted(recovered) == sorted(tweets)  # every tweet whole, exactly once
     assert stats.tokens - stats.blocks == ordered.tokens - ordered.blocks  # the same tokens, one opening marker a block
     assert stats.blocks < ordered.blocks
