@@ -104,11 +104,22 @@ def test_token_cache_hits_on_same_data_and_misses_on_changed_data(tmp_path: Path
 
 
 def test_block_dataset_masks_padding_out_of_the_loss() -> None:
-    data = BlockDataset([[MARK, 4, 5, MARK]], 8, pad_id=99)
-    item = data[0]
-    assert item["input_ids"].tolist() == [MARK, 4, 5, MARK, 99, 99, 99, 99]
-    assert item["attention_mask"].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
-    assert item["labels"].tolist() == [MARK, 4, 5, MARK] + [IGNORE_INDEX] * 4
+    data = BlockDataset([[MARK, 4, 5, MARK], [MARK, 6, MARK]], 16, pad_id=99, pad_multiple=1)
+    assert data[1]["input_ids"].tolist() == [MARK, 6, MARK] and data.lengths == [4, 3]
+    batch = data.batch([0, 1])
+    assert batch["input_ids"].tolist() == [[MARK, 4, 5, MARK], [MARK, 6, MARK, 99]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    assert batch["labels"].tolist() == [[MARK, 4, 5, MARK], [MARK, 6, MARK, IGNORE_INDEX]]
+
+
+def test_a_batch_is_padded_to_its_longest_block_only() -> None:
+    data = BlockDataset([[MARK] + [7] * 20, [MARK] + [7] * 9, [MARK] + [7] * 62], 64, pad_id=0)
+    assert data.batch([0, 1])["input_ids"].shape == (2, 24)  # 21 rounded up to a multiple of 8
+    assert data.batch([1])["input_ids"].shape == (1, 16)
+    assert data.batch([2, 0])["input_ids"].shape == (2, 64)  # 63 -> 64: never past the block size
+    # The pad id may be a real token: the mask, not the id, decides what the loss skips.
+    same = BlockDataset([[0, 0, 5], [5]], 8, pad_id=0, pad_multiple=1).batch([0, 1])
+    assert same["labels"].tolist() == [[0, 0, 5], [5, IGNORE_INDEX, IGNORE_INDEX]]
 
 
 def test_pack_blocks_rejects_a_silly_block_size() -> None:

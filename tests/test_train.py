@@ -15,10 +15,10 @@ from tests.conftest import invented_tweet_texts, make_tweet
 from turing_tui.cli import cli
 from turing_tui.corpus.twint import write_jsonl
 from turing_tui.errors import UserError
-from turing_tui.model.checkpoint import METADATA_FILE, TRAINER_DIR, list_checkpoints
+from turing_tui.model.checkpoint import METADATA_FILE, TRAINER_DIR, list_checkpoints, write_metadata
 from turing_tui.model.generate import TextGenerator
 from turing_tui.model.scratch import ScratchShape
-from turing_tui.model.train import EvalDone, TrainConfig, TrainFinished, TrainProgress, TrainStarted, train
+from turing_tui.model.train import EvalDone, TrainConfig, TrainFinished, TrainProgress, TrainStarted, evaluation_interval, schedule_text, train
 from turing_tui.paths import Paths
 
 pytestmark = pytest.mark.slow
@@ -57,6 +57,7 @@ def test_train_from_scratch_saves_a_complete_checkpoint(vc_paths: Paths) -> None
     assert meta["config"]["block_size"] == 64 and len(meta["data_fingerprint"]) == 20
     started = next(e for e in events if isinstance(e, TrainStarted))
     assert started.total_steps == 16 and started.device == "cpu"
+    assert (started.batch_size, started.eval_every, started.epochs, started.lr) == (8, 4, 0.0, 1e-3)  # --max-steps: no epoch bound
     progress = [e for e in events if isinstance(e, TrainProgress)]
     assert progress and progress[-1].step == 16 and progress[-1].tokens_per_s > 0
     evals = [e for e in events if isinstance(e, EvalDone)]
@@ -143,6 +144,11 @@ def test_cli_train_json_then_models_and_generate(vc_paths: Paths) -> None:
     kinds = [line["event"] for line in lines]
     assert kinds[-1] == "TrainFinished" and "TrainStarted" in kinds and kinds.count("EvalDone") == 2
     assert lines[-1]["status"] == "complete" and lines[-1]["path"].endswith("vc-cli")
+    started = next(line for line in lines if line["event"] == "TrainStarted")
+    assert schedule_text(started["total_steps"], started["batch_size"], started["epochs"], started["lr"], started["eval_every"]) == (
+        "Schedule: 8 steps of 8 blocks, learning rate 0.001 decaying linearly, evaluated every 4 steps."
+    )
+    assert "(up to 1 epoch)" in schedule_text(676, 16, 1.0, 1e-3, 99) and "(up to 2 epochs)" in schedule_text(258, 4, 2.0, 3e-3, 102)
     listed = orjson.loads(runner.invoke(cli, [*home, "models", "--json"]).output)
     assert [m["name"] for m in listed] == ["vc-cli"] and listed[0]["base"] == "scratch"
     table = runner.invoke(cli, [*home, "models"])
@@ -160,12 +166,17 @@ def test_cli_train_json_then_models_and_generate(vc_paths: Paths) -> None:
     assert report["added"] == 5 and report["pool_unshown"] == 5
 
 
-def test_defaults_depend_on_the_kind_of_run(tiny_checkpoint: Path) -> None:
+def test_defaults_depend_on_the_kind_of_run(tiny_checkpoint: Path, tmp_path: Path) -> None:
     scratch = TrainConfig(category="vc", from_scratch=True)
     assert scratch.resolved(gpu=False).lr == 1e-3 and scratch.resolved(gpu=False).max_minutes == 13.0
     assert scratch.resolved(gpu=False).epochs == 1.0 and scratch.resolved(gpu=True).max_minutes is None
     assert TrainConfig(category="vc", base="gpt2").resolved(gpu=False).lr == 5e-5
-    assert TrainConfig(category="vc", base=str(tiny_checkpoint)).resolved(gpu=False).lr == 2e-3
+    assert TrainConfig(category="vc", base=str(tiny_checkpoint)).resolved(gpu=False).lr == 3e-3  # 64 wide: the cap
+    wide = tmp_path / "wide"
+    write_metadata(wide, {"base": "scratch", "shape": {"n_layer": 4, "n_embd": 256}})
+    assert TrainConfig(category="vc", base=str(wide)).resolved(gpu=False).lr == 2e-3  # 0.5 / 256
+    write_metadata(wide, {"base": "gpt2"})  # fine-tuned from a hub model: a gentle rate again
+    assert TrainConfig(category="vc", base=str(wide)).resolved(gpu=False).lr == 5e-5
     assert TrainConfig(category="vc", base="gpt2", lr=1e-4).resolved(gpu=True).lr == 1e-4
 
 
@@ -175,7 +186,7 @@ def test_fine_tune_a_local_checkpoint_through_the_hub_loader(vc_paths: Paths, ti
                                          block_size=64, samples_per_eval=1, name="vc-tuned"))  # fmt: skip
     meta = result.checkpoint.metadata
     assert result.status == "complete" and meta["base"] == str(tiny_checkpoint) and meta["tokenizer"] == str(tiny_checkpoint)
-    assert meta["config"]["lr"] == 2e-3 and math.isfinite(meta["eval_loss"])
+    assert meta["config"]["lr"] == 3e-3 and math.isfinite(meta["eval_loss"])
     assert TextGenerator.load(result.checkpoint.path).model.config.n_layer == 2
 
 
@@ -187,3 +198,14 @@ def test_automatic_batch_size_gives_small_sets_enough_steps() -> None:
     assert auto_batch_size(460) == 4  # 1,000 tweets: 115 steps
     assert auto_batch_size(50) == 4  # never below 4
     assert auto_batch_size(3_200, world=2) == 16  # 100 steps on each of 2 GPUs
+
+
+def test_evaluations_are_spaced_by_their_cost() -> None:
+    # Plenty of data, a small held-out side: ~10 evaluations.
+    assert evaluation_interval(2250, 500, 16) == 225
+    # 1,000 tweets: 56 held-out blocks ~ 7 steps of 4 blocks, so ~100 steps apart (<= 7%).
+    assert evaluation_interval(387, 56, 4) == 100
+    # Never more often than every 10 steps, never beyond the run, never above 500.
+    assert evaluation_interval(30, 1, 16) == 10
+    assert evaluation_interval(6, 1, 16) == 6
+    assert evaluation_interval(100_000, 10, 16) == 500

@@ -44,7 +44,8 @@ async def test_train_screen_runs_a_tiny_training_to_the_end(vc_paths: Paths) -> 
         assert screen.train_points and screen.train_points[-1][0] == 6
         assert screen.query_one("#bar").progress == 6
         assert "tokens/s" in str(screen.query_one("#stats").render())
-        assert len(screen.query_one("#samples").lines) >= 2
+        logged = [line.text for line in screen.query_one("#samples").lines]
+        assert len(logged) >= 2 and any(text.startswith("Schedule: 6 steps of 4 blocks") for text in logged), logged
         assert not screen.query_one("#start").disabled
     found = list_checkpoints(vc_paths, "vc")
     assert len(found) == 1 and found[0].status == "complete" and found[0].metadata["steps"] == 6

@@ -54,8 +54,7 @@ def make_tiny_checkpoint(
         model.train()
         batch_size = min(8, len(data))
         for step in range(train_steps):
-            rows = [data[(step * batch_size + k) % len(data)] for k in range(batch_size)]
-            batch = {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+            batch = data.batch([(step * batch_size + k) % len(data) for k in range(batch_size)])
             loss = model(**batch).loss
             loss.backward()
             optimizer.step()
@@ -68,7 +67,7 @@ def make_tiny_checkpoint(
     if held_blocks:
         data = BlockDataset(held_blocks, TINY_SHAPE.n_positions, tokenizer.pad_token_id)
         with torch.no_grad():
-            batch = {key: torch.stack([data[i][key] for i in range(len(data))]) for key in data[0]}
+            batch = data.batch(range(len(data)))
             eval_loss = float(model(**batch).loss)
     folder = Path(dest) / (name or f"{category}-tiny")
     metadata = {

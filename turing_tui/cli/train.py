@@ -18,9 +18,9 @@ from turing_tui.cli._common import CliState, console, pass_state
 EXAMPLES = """
 \b
 Examples:
-  turing-tui train --category vc --from-scratch        no model hub needed (~13 min on 2 CPU cores)
+  turing-tui train --category vc --from-scratch        no model hub needed (~7 min on 2 CPU cores)
   turing-tui train --category vc                       fine-tune gpt2 (needs the Hugging Face Hub)
-  turing-tui train --category vc --base distilgpt2 --epochs 2 --batch-size 32
+  turing-tui train --category vc --base distilgpt2 --epochs 3 --batch-size 32
   turing-tui train --category vc --resume              continue the run Ctrl+C stopped
   turing-tui train --category vc --from-scratch --max-steps 200 --json
   turing-tui train                                     open the Train screen
@@ -76,7 +76,7 @@ class RichTrainView:
         self.eval_text = ""
 
     def __call__(self, event: Any) -> None:
-        from turing_tui.model.train import EvalDone, TrainFinished, TrainPhase, TrainProgress, TrainStarted
+        from turing_tui.model.train import EvalDone, TrainFinished, TrainPhase, TrainProgress, TrainStarted, schedule_text
 
         if isinstance(event, TrainPhase):
             self.out.print(f"[dim]{event.message}...[/]")
@@ -87,6 +87,8 @@ class RichTrainView:
                 f"{event.train_tweets:,} tweets ({event.train_tokens:,} tokens in {event.blocks:,} blocks), "
                 f"{event.heldout_tweets:,} held out{resumed}."
             )
+            if event.batch_size:
+                self.out.print(schedule_text(event.total_steps, event.batch_size, event.epochs, event.lr, event.eval_every))
             self.out.print(f"Checkpoint: {event.output}   (Ctrl+C stops and saves; --resume continues)")
             self.progress.start()
             self.task = self.progress.add_task("train", total=event.total_steps, completed=event.resumed_from_step, stats="")
@@ -128,13 +130,13 @@ def _one_line(text: str) -> str:
 @click.option("--category", "-c", help="Category whose tweets to learn (data/<category>/). Omit to open the Train screen.")
 @click.option("--base", default="gpt2", show_default=True, help="Model to fine-tune: a hub name (gpt2, distilgpt2) or a checkpoint folder.")
 @click.option("--from-scratch", is_flag=True, help="Train a BPE tokenizer and a small GPT-2 from nothing (no model hub).")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Passes over the data [1 from scratch on CPU, else 3].")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Passes over the data, at most (early stopping may end sooner) [fine-tuning 2; from scratch 1 on CPU, 3 on GPU].")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop and save after this long [13 from scratch on CPU].")
 @click.option("--block-size", type=click.IntRange(8, 4096), default=128, show_default=True, help="Tokens per packed training block.")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Blocks per step and device [auto: 16; 8 or 4 when that would make under 100 steps an epoch].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate [1e-3 from scratch, 2e-3 fine-tuning a scratch model, else 5e-5].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate [1e-3 from scratch; fine-tuning a model made here from scratch, 0.5/width (3e-3 at 128, 2e-3 at 256); else 5e-5].")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--max-tweets", type=click.IntRange(min=2), help="Use only the first N tweets (quick experiments).")
 @click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations [about 10 per run].")
@@ -166,7 +168,13 @@ def train_command(state: CliState, category: str | None, base: str, from_scratch
     if category is None and not resume:
         from turing_tui.cli._common import run_app
 
-        run_app(state, screen="train")
+        # The options given fill the Train screen's form; the rest keep their placeholders.
+        given = dict(epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+                     max_tweets=max_tweets, eval_every=eval_every, block_size=block_size if block_size != 128 else None)  # fmt: skip
+        form: dict[str, object] = {key: value for key, value in given.items() if value is not None}
+        if from_scratch or base != "gpt2":
+            form.update(from_scratch=from_scratch, base=base)
+        run_app(state, screen="train", **form)
         return
     from turing_tui.errors import UserError
 

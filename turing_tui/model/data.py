@@ -207,27 +207,51 @@ def _pack_best_fit(token_lists: Sequence[Sequence[int]], block_size: int, mark_i
 
 
 class BlockDataset:
-    """Packed blocks as fixed-size training examples (a torch map-style dataset).
+    """Packed blocks as training examples (a torch map-style dataset) and their collator.
 
-    Padding uses the pad id with attention mask 0 and label -100, so it costs compute
-    but never enters the loss.
+    Items are unpadded; :meth:`collate` pads a batch only to its longest block (rounded up
+    to a multiple of ``pad_multiple``, which GPUs prefer), never to ``block_size``. Padding
+    uses the pad id with attention mask 0 and label -100, so it never enters the loss, but
+    it costs compute: with vc under a 4k BPE, ~1/3 of best-fit blocks hold one long tweet
+    (~70-90 of 128 tokens). Training groups blocks of similar length into a batch
+    (``lengths`` feeds the Trainer's length-grouped sampler), so such a batch runs at ~90
+    tokens instead of 128: an epoch costs ~10% less for the same tokens.
     """
 
-    def __init__(self, blocks: list[list[int]], block_size: int, pad_id: int) -> None:
+    def __init__(self, blocks: list[list[int]], block_size: int, pad_id: int, *, pad_multiple: int = 8) -> None:
         self.blocks = blocks
         self.block_size = block_size
         self.pad_id = pad_id
+        self.pad_multiple = max(1, pad_multiple)
 
     def __len__(self) -> int:
         return len(self.blocks)
 
+    @property
+    def lengths(self) -> list[int]:
+        return [len(block) for block in self.blocks]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch
 
-        ids = self.blocks[index]
-        pad = self.block_size - len(ids)
-        input_ids = torch.tensor(ids + [self.pad_id] * pad, dtype=torch.long)
-        mask = torch.tensor([1] * len(ids) + [0] * pad, dtype=torch.long)
-        labels = input_ids.clone()
-        labels[len(ids) :] = IGNORE_INDEX
+        return {"input_ids": torch.tensor(self.blocks[index], dtype=torch.long)}
+
+    def collate(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Stack rows into a batch padded to its longest row (a Trainer data collator)."""
+        import torch
+
+        longest = max(len(row["input_ids"]) for row in rows)
+        width = min(self.block_size, -(-longest // self.pad_multiple) * self.pad_multiple)
+        width = max(width, longest)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids = row["input_ids"]
+            input_ids[i, : len(ids)] = ids
+            mask[i, : len(ids)] = 1
+        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+    def batch(self, indices: Sequence[int]) -> dict[str, Any]:
+        """The collated batch of these items."""
+        return self.collate([self[i] for i in indices])

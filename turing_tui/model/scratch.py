@@ -5,8 +5,8 @@ one in about a second (8,192 tokens on vc's 48,844 tweets: ~28 tokens per tweet)
 byte-level like GPT-2's, so any text round-trips, and its only special token is GPT-2's
 ``<|endoftext|>``, which marks the start and end of every tweet here too: a scratch model
 and a fine-tuned GPT-2 are prompted, stopped and served the same way. :class:`ScratchShape` is the matching small GPT-2 config; the
-default (4 layers, 256 wide, 8k vocabulary: ~5.3M parameters) trains at ~2.7k tokens/s
-on a 2-core CPU, so a tweet-like vc model fits in ~12 minutes.
+default (4 layers, 256 wide, 8k vocabulary: ~5.3M parameters) trains at ~3.4k tokens/s
+on a 2-core CPU, so a tweet-like vc model takes ~7 minutes (one epoch).
 """
 
 from __future__ import annotations

@@ -31,8 +31,10 @@ from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, R
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
+from turing_tui.model.train import schedule_text
+
 SIZES = [
-    ("small  4 x 256, 5M params", "small"),  # ~13 min on 2 CPU cores for vc
+    ("small  4 x 256, 5M params", "small"),  # ~7 min on 2 CPU cores for vc
     ("tiny   2 x 64, a smoke test", "tiny"),
     ("medium 6 x 384, for a GPU", "medium"),
 ]
@@ -43,14 +45,14 @@ SIZE_ARGS = {
 }
 # Form fields that map to one CLI option each: (input id, option, label, placeholder).
 NUMBER_FIELDS = (
-    ("epochs", "--epochs", "Epochs", "1 on CPU, else 3"),
+    ("epochs", "--epochs", "Epochs", "auto: 2 fine-tuning"),
     ("max-steps", "--max-steps", "Max steps", "no limit"),
     ("max-minutes", "--max-minutes", "Max minutes", "13 (scratch, CPU)"),
     ("batch-size", "--batch-size", "Batch size", "auto: 16, 4-8 small data"),
     ("block-size", "--block-size", "Block (tokens)", "128"),
-    ("lr", "--lr", "Learning rate", "1e-3 / 5e-5"),
+    ("lr", "--lr", "Learning rate", "auto by model"),
     ("max-tweets", "--max-tweets", "Max tweets", "all"),
-    ("eval-every", "--eval-every", "Evaluate every", "~10 per run"),
+    ("eval-every", "--eval-every", "Evaluate every", "auto by cost"),
 )
 
 
@@ -122,10 +124,14 @@ class TrainScreen(Screen[None]):
         base: str = "gpt2",
         from_scratch: bool = True,
         size: str = "small",
+        epochs: float | None = None,
         max_steps: int | None = None,
+        max_minutes: float | None = None,
         eval_every: int | None = None,
         batch_size: int | None = None,
         block_size: int | None = None,
+        lr: float | None = None,
+        max_tweets: int | None = None,
         autostart: bool = False,
     ) -> None:
         super().__init__()
@@ -134,10 +140,14 @@ class TrainScreen(Screen[None]):
             "base": base,
             "from_scratch": from_scratch,
             "size": size if size in SIZE_ARGS else "small",
+            "epochs": epochs,
             "max-steps": max_steps,
+            "max-minutes": max_minutes,
             "eval-every": eval_every,
             "batch-size": batch_size,
             "block-size": block_size,
+            "lr": lr,
+            "max-tweets": max_tweets,
         }
         self.autostart = autostart
         self.process: subprocess.Popen[bytes] | None = None
@@ -350,6 +360,8 @@ class TrainScreen(Screen[None]):
                 f"Training {data['base']} ({data['parameters'] / 1e6:.1f}M params) on {data['device']} {data['precision']}: "
                 f"{data['train_tweets']:,} tweets, {data['heldout_tweets']:,} held out -> {data['output']}"
             )
+            if data.get("batch_size"):
+                log.write(schedule_text(int(data["total_steps"]), int(data["batch_size"]), float(data["epochs"]), float(data["lr"]), int(data["eval_every"])))
         elif kind == "EvalDone":
             self.last_eval = data
             self.eval_points.append((int(data["step"]), float(data["eval_loss"])))
