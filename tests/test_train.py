@@ -18,7 +18,7 @@ from turing_tui.errors import UserError
 from turing_tui.model.checkpoint import METADATA_FILE, TRAINER_DIR, list_checkpoints, write_metadata
 from turing_tui.model.generate import TextGenerator
 from turing_tui.model.scratch import ScratchShape
-from turing_tui.model.train import EvalDone, TrainConfig, TrainFinished, TrainProgress, TrainStarted, evaluation_interval, schedule_text, train
+from turing_tui.model.train import EvalDone, TrainConfig, TrainFinished, TrainProgress, TrainStarted, evaluation_interval, fine_tune_epochs, schedule_text, train
 from turing_tui.paths import Paths
 
 pytestmark = pytest.mark.slow
@@ -103,8 +103,18 @@ def test_cancel_saves_a_checkpoint_and_resume_finishes_the_run(vc_paths: Paths) 
 
 
 def test_time_limit_stops_and_keeps_the_run_resumable(vc_paths: Paths) -> None:
-    result = train(vc_paths, tiny_config(name="vc-timed", max_steps=2000, max_minutes=0.0001))
+    events: list[object] = []
+    result = train(vc_paths, tiny_config(name="vc-timed", max_steps=2000, max_minutes=0.0001), on_event=events.append)
     assert result.status == "stopped" and result.steps < 2000 and result.checkpoint.resumable
+    evaluated = [e.step for e in events if isinstance(e, EvalDone)]
+    assert evaluated[-1] == result.steps and result.eval_loss is not None  # the weights it stopped with were measured
+
+
+def test_the_last_step_is_always_evaluated(vc_paths: Paths) -> None:
+    events: list[object] = []
+    result = train(vc_paths, tiny_config(name="vc-last", max_steps=6, eval_every=4, samples_per_eval=0), on_event=events.append)
+    assert [e.step for e in events if isinstance(e, EvalDone)] == [4, 6]
+    assert result.checkpoint.metadata["best_step"] in (4, 6)
 
 
 def _closed_port() -> int:
@@ -187,6 +197,7 @@ def test_fine_tune_a_local_checkpoint_through_the_hub_loader(vc_paths: Paths, ti
     meta = result.checkpoint.metadata
     assert result.status == "complete" and meta["base"] == str(tiny_checkpoint) and meta["tokenizer"] == str(tiny_checkpoint)
     assert meta["config"]["lr"] == 3e-3 and math.isfinite(meta["eval_loss"])
+    assert meta["config"]["epochs"] == 4.0  # a tiny set: the bound rose to MAX_AUTO_EPOCHS (--max-steps still rules)
     assert TextGenerator.load(result.checkpoint.path).model.config.n_layer == 2
 
 
@@ -209,3 +220,10 @@ def test_evaluations_are_spaced_by_their_cost() -> None:
     assert evaluation_interval(30, 1, 16) == 10
     assert evaluation_interval(6, 1, 16) == 6
     assert evaluation_interval(100_000, 10, 16) == 500
+
+
+def test_fine_tuning_a_small_set_takes_more_epochs() -> None:
+    assert fine_tune_epochs(750) == 2.0  # all of vc: 2 epochs
+    assert fine_tune_epochs(129) == 2.0  # 1,000 tweets: 258 steps already
+    assert fine_tune_epochs(57) == 3.5  # 400 tweets: 200 steps
+    assert fine_tune_epochs(5) == 4.0  # a handful: at most 4

@@ -130,7 +130,7 @@ def _one_line(text: str) -> str:
 @click.option("--category", "-c", help="Category whose tweets to learn (data/<category>/). Omit to open the Train screen.")
 @click.option("--base", default="gpt2", show_default=True, help="Model to fine-tune: a hub name (gpt2, distilgpt2) or a checkpoint folder.")
 @click.option("--from-scratch", is_flag=True, help="Train a BPE tokenizer and a small GPT-2 from nothing (no model hub).")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Passes over the data, at most (early stopping may end sooner) [fine-tuning 2; from scratch 1 on CPU, 3 on GPU].")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Passes over the data, at most (early stopping may end sooner) [fine-tuning 2, up to 4 on a small set; from scratch 1 on CPU, 3 on GPU].")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop and save after this long [13 from scratch on CPU].")
 @click.option("--block-size", type=click.IntRange(8, 4096), default=128, show_default=True, help="Tokens per packed training block.")

@@ -65,6 +65,15 @@ MIN_STEPS_PER_EPOCH = 100
 # first evaluation always has some). Generating them costs ~0.1-0.5 s a time, 10-30% of
 # a 15-second run if done at each of its ~10 evaluations.
 SAMPLE_EVERY_S = 30.0
+# Fine-tuning runs at most FINE_TUNE_EPOCHS by default, more on a small set (see
+# fine_tune_epochs). On 1,000 vc tweets from a small pretrained base (129 steps an epoch),
+# 2 epochs already beat the original recipe's held-out loss (5.19 vs 5.22) in 1/25 of its
+# time; a 3rd gave 0.11 nats more for 50% more time (ask for it with --epochs 3). On 400
+# tweets (57 steps an epoch) 2 epochs fell short of the original (5.61 vs 5.57) where 3-4
+# beat it (5.52, 5.49); 6 overfitted (5.54).
+FINE_TUNE_EPOCHS = 2.0
+MIN_RUN_STEPS = 200
+MAX_AUTO_EPOCHS = 4.0
 # An evaluation costs about half a training step per block on a CPU (a forward pass, no
 # backward or optimizer; measured 3.6 vs 7.8 ms a 128-token block for a 2x128 GPT-2), and
 # evaluations may take about this share of a run (see evaluation_interval).
@@ -110,12 +119,10 @@ class TrainConfig:
     def resolved(self, *, gpu: bool) -> TrainConfig:
         """Fill the defaults that depend on the kind of run and the hardware."""
         scratch = self.from_scratch
-        # Epochs are an upper bound (early stopping may end sooner). Fine-tuning: 2. On 1,000
-        # vc tweets from a small pretrained base, 2 epochs already beat the original recipe's
-        # held-out loss (5.19 vs 5.22) in 1/25 of its time; a 3rd gave 0.11 nats more for
-        # 50% more time (ask for it with --epochs 3). A fresh model needs more: 3 on a GPU,
-        # and on a CPU one epoch inside SCRATCH_CPU_MINUTES.
-        epochs = self.epochs if self.epochs is not None else (3.0 if scratch and gpu else 1.0 if scratch else 2.0)
+        # Epochs are an upper bound (early stopping may end sooner). Fine-tuning: 2 here,
+        # raised on a small set once its size is known (fine_tune_epochs). A fresh model: 3
+        # on a GPU, and on a CPU one epoch inside SCRATCH_CPU_MINUTES.
+        epochs = self.epochs if self.epochs is not None else (3.0 if scratch and gpu else 1.0 if scratch else FINE_TUNE_EPOCHS)
         # A fresh model needs a bold rate; fine-tuning GPT-2 (124M) a gentle one (the usual
         # 5e-5). A small base made here from scratch (1-5M parameters) takes a bold one too
         # (see OWN_BASE_LR_WIDTH; 1e-3 was 0.15 nats worse than 2e-3 for a 2x128 base).
@@ -256,6 +263,12 @@ def _make_callback_class() -> type:
                 run.status = "stopped"
                 control.should_training_stop = True
                 control.should_save = True
+                control.should_evaluate = True  # the latest weights may be the best: measure them
+            elif state.global_step >= state.max_steps:
+                # Measure the final, fully decayed weights (transformers 5 does this itself;
+                # 4.x would keep an earlier evaluation and drop the last steps).
+                control.should_evaluate = True
+                control.should_save = True
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             if not state.is_world_process_zero or not logs or "loss" not in logs:
@@ -368,6 +381,17 @@ def auto_batch_size(blocks: int, world: int = 1) -> int:
     return batch
 
 
+def fine_tune_epochs(steps_per_epoch: int) -> float:
+    """The default epoch bound for fine-tuning: FINE_TUNE_EPOCHS, or more on a small set.
+
+    What moves a pretrained model towards the category is the number of optimizer updates;
+    a few hundred tweets give ~50 steps an epoch even at the smallest automatic batch, so
+    the bound grows until the run makes MIN_RUN_STEPS updates (at most MAX_AUTO_EPOCHS).
+    """
+    wanted = MIN_RUN_STEPS / max(1, steps_per_epoch)
+    return round(min(MAX_AUTO_EPOCHS, max(FINE_TUNE_EPOCHS, wanted)), 1)
+
+
 def evaluation_interval(total_steps: int, heldout_blocks: int, blocks_per_step: int) -> int:
     """Steps between evaluations: ~10 per run, 10-500 steps apart, costing <= EVAL_SHARE of it.
 
@@ -444,6 +468,7 @@ def train(
 
     # -- where, and with which config ------------------------------------------------------
     resume_from: str | None = None
+    auto_epochs = False  # True: the epoch bound waits for the data's size (fine_tune_epochs)
     if resume:
         folder = Path(output) if output else None
         if folder is None:
@@ -458,6 +483,7 @@ def train(
         config = replace(TrainConfig.from_dict(saved["config"]), max_minutes=config.max_minutes)
         # Only the time limit may change on resume; the data, model and schedule must not.
     else:
+        auto_epochs = config.epochs is None and not config.from_scratch
         config = config.resolved(gpu=gpu)
         if output:
             folder = Path(output)
@@ -521,6 +547,8 @@ def train(
     assert config.batch_size is not None
     # e.g. 16 blocks x 128 tokens = 2,048 token slots per step and device, ~90% real tokens.
     steps_per_epoch = max(1, math.ceil(len(train_data) / (config.batch_size * world)))
+    if auto_epochs:
+        config = replace(config, epochs=fine_tune_epochs(steps_per_epoch))  # saved: resume reuses it
     total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * (config.epochs or 1.0)))
     eval_every = config.eval_every or evaluation_interval(total_steps, len(held_blocks), config.batch_size * world)
     warmup = min(200, max(1, total_steps // 20))

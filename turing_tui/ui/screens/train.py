@@ -45,7 +45,7 @@ SIZE_ARGS = {
 }
 # Form fields that map to one CLI option each: (input id, option, label, placeholder).
 NUMBER_FIELDS = (
-    ("epochs", "--epochs", "Epochs", "auto: 2 fine-tuning"),
+    ("epochs", "--epochs", "Epochs", "auto: 2-4 by data"),
     ("max-steps", "--max-steps", "Max steps", "no limit"),
     ("max-minutes", "--max-minutes", "Max minutes", "13 (scratch, CPU)"),
     ("batch-size", "--batch-size", "Batch size", "auto: 16, 4-8 small data"),
