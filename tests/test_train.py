@@ -227,3 +227,25 @@ def test_fine_tuning_a_small_set_takes_more_epochs() -> None:
     assert fine_tune_epochs(129) == 2.0  # 1,000 tweets: 258 steps already
     assert fine_tune_epochs(57) == 3.5  # 400 tweets: 200 steps
     assert fine_tune_epochs(5) == 4.0  # a handful: at most 4
+
+
+def test_two_processes_under_torchrun_train_one_model(vc_paths: Paths) -> None:
+    """The multi-GPU path on CPUs: torchrun starts 2 ranks (gloo), only rank 0 reports and saves."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_closed_port()),
+               "-m", "turing_tui", "--home", str(vc_paths.root), "train", "-c", "vc", "--from-scratch", "--max-steps", "6",
+               "--eval-every", "3", "--block-size", "64", "--batch-size", "4", "--layers", "2", "--width", "64", "--heads", "2",
+               "--vocab-size", "400", "--name", "vc-ddp", "--json"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[:6000]
+    events = [orjson.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("TrainStarted") == 1 and kinds.count("TrainFinished") == 1 and kinds.count("EvalDone") == 2
+    assert kinds.count("TrainPhase") == len({e["message"] for e in events if e["event"] == "TrainPhase"})  # each phase once
+    meta = orjson.loads((vc_paths.model_dir("vc-ddp") / METADATA_FILE).read_bytes())
+    assert meta["status"] == "complete" and meta["steps"] == 6 and meta["hardware"]["world_size"] == 2
+    assert TextGenerator.load(vc_paths.model_dir("vc-ddp")).model.config.n_layer == 2

@@ -461,7 +461,8 @@ def train(
     quiet_transformers()
     wall_start = time.perf_counter()
     stop = stop or threading.Event()
-    emit: EventHook = on_event or (lambda event: None)
+    # Under torchrun / accelerate every process runs this; only the first one reports.
+    emit: EventHook = on_event if on_event is not None and int(os.environ.get("RANK", "0")) == 0 else (lambda event: None)
     validate_category(config.category)
     device, precision, hardware = _hardware()
     gpu = device == "cuda"
@@ -611,6 +612,8 @@ def train(
         dataloader_num_workers=0,
         save_only_model=False,
         prediction_loss_only=True,  # evaluation needs the loss only: no logits kept and gathered
+        ddp_find_unused_parameters=False,  # GPT-2 uses every parameter: skip DDP's extra graph walk
+        log_level_replica="error",  # other ranks stay as quiet as the first (quiet_transformers)
         **_length_grouping(),
     )
     run.is_main = args.process_index == 0
@@ -707,9 +710,23 @@ def train(
             samples=samples,
         )
     )
+    _leave_process_group()
     info = checkpoint_info(folder)
     assert info is not None or not run.is_main
     return TrainResult(checkpoint=info, status=run.status, steps=steps, eval_loss=eval_loss, wall_s=time.perf_counter() - wall_start)  # type: ignore[arg-type]
+
+
+def _leave_process_group() -> None:
+    """Under torchrun / accelerate: wait for rank 0's export, then close the process group.
+
+    A rank that exits with the group still open can abort in C++ ("terminate called
+    without an active exception", 1 run in ~20 with two CPU ranks) and fail the launch.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _length_grouping() -> dict[str, Any]:
