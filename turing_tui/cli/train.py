@@ -139,7 +139,7 @@ def _one_line(text: str) -> str:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate [1e-3 from scratch; fine-tuning a model made here from scratch, 0.5/width (3e-3 at 128, 2e-3 at 256); else 5e-5].")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--max-tweets", type=click.IntRange(min=2), help="Use only the first N tweets (quick experiments).")
-@click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations [about 10 per run].")
+@click.option("--eval-every", type=click.IntRange(min=1), help="Steps between evaluations [about 10 per run; fewer where an evaluation costs much next to a step].")
 @click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True, help="Evaluations without improvement before early stopping.")
 @click.option("--layers", type=click.IntRange(1, 48), help="From scratch: transformer layers [4].")
 @click.option("--width", type=click.IntRange(16, 4096), help="From scratch: embedding width [256].")

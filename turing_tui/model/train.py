@@ -659,8 +659,8 @@ def train(
     steps = int(trainer.state.global_step)
     early = steps < total_steps and run.status == "complete"
 
-    # The best checkpoint is loaded back at the end (load_best_model_at_end); measure it
-    # again so the metadata describes exactly the weights we export.
+    # The best checkpoint is loaded back at the end (load_best_model_at_end): the metadata
+    # gives the loss of exactly the weights we export.
     run.quiet = True  # the final measurement is reported once, in TrainFinished
     state = trainer.state
     if state.best_model_checkpoint and state.best_metric is not None:
